@@ -1,0 +1,5 @@
+//! The build-and-publish engine. Knows nothing about Terraform, cty or gRPC: it takes typed specs
+//! ([`spec`]) and returns contract types ([`contract`]).
+
+pub mod contract;
+pub mod spec;
