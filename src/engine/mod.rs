@@ -2,4 +2,5 @@
 //! ([`spec`]) and returns contract types ([`contract`]).
 
 pub mod contract;
+pub mod progress;
 pub mod spec;
