@@ -206,6 +206,35 @@ fn providers_schema_json_shows_resource_and_data_source() {
         p["provider"]["block"]["attributes"]["gcs_credentials"]["sensitive"],
         true
     );
+    assert_docs_cover(&p["provider"]["block"], "docs/index.md");
+    assert_docs_cover(res, "docs/resources/vyos_image.md");
+    assert_docs_cover(
+        &p["data_source_schemas"]["hyops_vyos_artifact"]["block"],
+        "docs/data-sources/vyos_artifact.md",
+    );
+}
+
+/// Every attribute and nested block of a schema block is mentioned (as `name`) in its docs page.
+fn assert_docs_cover(block: &serde_json::Value, doc: &str) {
+    let page = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(doc))
+        .unwrap_or_else(|e| panic!("{doc}: {e}"));
+    let mut missing = Vec::new();
+    let mut stack = vec![block];
+    while let Some(b) = stack.pop() {
+        for key in ["attributes", "block_types"] {
+            if let Some(m) = b[key].as_object() {
+                for (name, v) in m {
+                    if !page.contains(&format!("`{name}`")) {
+                        missing.push(name.clone());
+                    }
+                    if key == "block_types" {
+                        stack.push(&v["block"]);
+                    }
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{doc} does not document: {missing:?}");
 }
 
 #[test]
