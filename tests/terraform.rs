@@ -69,16 +69,24 @@ fn go_arch() -> &'static str {
 /// A Terraform working directory with one `main.tf`.
 struct Workdir {
     dir: tempfile::TempDir,
+    cli_config: PathBuf,
 }
 
 impl Workdir {
     fn new(main_tf: &str) -> Workdir {
+        Workdir::with_cli_config(main_tf, &mirror().cli_config)
+    }
+
+    fn with_cli_config(main_tf: &str, cli_config: &Path) -> Workdir {
         let dir = tempfile::tempdir().expect("tempdir");
         let provider = format!(
             "terraform {{\n  required_providers {{\n    hyops = {{\n      source  = \"{SOURCE}\"\n      version = \"{VERSION}\"\n    }}\n  }}\n}}\n\n"
         );
         std::fs::write(dir.path().join("main.tf"), provider + main_tf).expect("main.tf");
-        let wd = Workdir { dir };
+        let wd = Workdir {
+            dir,
+            cli_config: cli_config.to_path_buf(),
+        };
         let init = wd.run(&["init", "-input=false", "-no-color"]);
         assert!(init.status.success(), "terraform init failed:\n{}", text(&init));
         wd
@@ -88,7 +96,7 @@ impl Workdir {
         Command::new(terraform_bin())
             .args(args)
             .current_dir(self.dir.path())
-            .env("TF_CLI_CONFIG_FILE", &mirror().cli_config)
+            .env("TF_CLI_CONFIG_FILE", &self.cli_config)
             .env("TF_IN_AUTOMATION", "1")
             .env("CHECKPOINT_DISABLE", "1")
             .env("TF_INPUT", "0")
@@ -316,4 +324,51 @@ fn plan_shows_computed_attributes_as_known_after_apply() {
         );
     }
     assert!(stdout.contains("Plan: 1 to add, 0 to change, 0 to destroy."));
+}
+
+/// `scripts/release.sh` packages the binary as registry zips with checksums and a packed mirror from
+/// which Terraform installs the provider.
+#[test]
+fn release_packaging_produces_an_installable_packed_mirror() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let dist = out.path().join("dist");
+    let status = Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/release.sh"))
+        .arg("--binary")
+        .arg(env!("CARGO_BIN_EXE_terraform-provider-hyops"))
+        .arg("--out")
+        .arg(&dist)
+        .status()
+        .expect("run release.sh");
+    assert!(status.success());
+    let platform = format!("{}_{}", std::env::consts::OS, go_arch());
+    let zip = format!("terraform-provider-hyops_{VERSION}_{platform}.zip");
+    let sums = std::fs::read_to_string(
+        dist.join(format!("terraform-provider-hyops_{VERSION}_SHA256SUMS")),
+    )
+    .expect("SHA256SUMS");
+    assert!(sums.contains(&zip), "{sums}");
+    assert!(sums.contains(&format!("terraform-provider-hyops_{VERSION}_manifest.json")));
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dist.join(format!("terraform-provider-hyops_{VERSION}_manifest.json")))
+            .expect("manifest"),
+    )
+    .expect("manifest json");
+    assert_eq!(manifest["metadata"]["protocol_versions"], serde_json::json!(["5.0"]));
+
+    let cfg = out.path().join("terraformrc");
+    std::fs::write(
+        &cfg,
+        format!(
+            "provider_installation {{\n  filesystem_mirror {{\n    path    = {:?}\n    include = [\"{SOURCE}\"]\n  }}\n}}\n",
+            dist.join("mirror")
+        ),
+    )
+    .expect("cli config");
+    // init (inside with_cli_config) installs from the packed zip; validate then runs the provider.
+    let wd = Workdir::with_cli_config(&good_resource(), &cfg);
+    let lock = std::fs::read_to_string(wd.dir.path().join(".terraform.lock.hcl")).expect("lock");
+    assert!(lock.contains(SOURCE), "{lock}");
+    let v = wd.run(&["validate", "-no-color"]);
+    assert!(v.status.success(), "{}", text(&v));
 }
