@@ -11,3 +11,4 @@
 
 pub mod cty;
 pub mod engine;
+pub mod tfplugin5;
