@@ -979,3 +979,68 @@ proptest! {
         prop_assert_eq!(again.as_str(), n.as_str());
     }
 }
+
+// ---------------------------------------------------------------- tfplugin5 DynamicValue
+
+mod dynamic_value {
+    use super::*;
+    use hyops::tfplugin5::pb;
+    use hyops::tfplugin5::{
+        cty_error_diagnostic, decode_dynamic, decode_dynamic_opt, encode_dynamic,
+    };
+
+    #[test]
+    fn msgpack_field_is_preferred_and_written() {
+        let ty = Type::object([("a", Type::String), ("n", Type::Number)]);
+        let v = Value::object([("a", s("x")), ("n", num("1e400"))]);
+        let dv = encode_dynamic(&v, &ty).unwrap();
+        assert!(dv.json.is_empty());
+        assert_eq!(dv.msgpack, encode(&v, &ty).unwrap());
+        assert_eq!(decode_dynamic(&dv, &ty).unwrap(), v);
+        // with both set, msgpack wins
+        let both = pb::DynamicValue {
+            msgpack: dv.msgpack.clone(),
+            json: br#"{"a":"other"}"#.to_vec(),
+        };
+        assert_eq!(decode_dynamic(&both, &ty).unwrap(), v);
+    }
+
+    #[test]
+    fn json_field_is_read_when_msgpack_is_empty() {
+        let ty = Type::object([("a", Type::String), ("n", Type::Number)]);
+        let dv = pb::DynamicValue {
+            msgpack: Vec::new(),
+            json: br#"{"n":18446744073709551617}"#.to_vec(),
+        };
+        assert_eq!(
+            decode_dynamic(&dv, &ty).unwrap(),
+            Value::object([("a", Value::Null), ("n", num("18446744073709551617"))])
+        );
+    }
+
+    #[test]
+    fn empty_or_absent_dynamic_value_is_null() {
+        let ty = Type::object([("a", Type::String)]);
+        assert_eq!(
+            decode_dynamic(&pb::DynamicValue::default(), &ty).unwrap(),
+            Value::Null
+        );
+        assert_eq!(decode_dynamic_opt(None, &ty).unwrap(), Value::Null);
+        let nil = encode_dynamic(&Value::Null, &ty).unwrap();
+        assert_eq!(nil.msgpack, vec![0xc0]);
+    }
+
+    #[test]
+    fn codec_errors_become_diagnostics_at_the_path() {
+        let ty = Type::object([("a", Type::object([("b", Type::Bool)]))]);
+        let dv = pb::DynamicValue {
+            msgpack: Vec::new(),
+            json: br#"{"a":{"b":"hunter2"}}"#.to_vec(),
+        };
+        let e = decode_dynamic(&dv, &ty).unwrap_err();
+        let d = cty_error_diagnostic("Invalid configuration value", &e);
+        assert!(d.is_error());
+        assert_eq!(d.attribute.unwrap().to_string(), "a.b");
+        assert!(!d.detail.contains("hunter2"), "{}", d.detail);
+    }
+}
