@@ -256,13 +256,18 @@ fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (ExitStatus, String, Stri
         .env_remove(COOKIE_KEY)
         .env_remove("PLUGIN_CLIENT_CERT")
         .env_remove("TF_LOG")
-        .env_remove("TF_LOG_PROVIDER")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env_remove("TF_LOG_PROVIDER");
     for (k, v) in env {
         cmd.env(k, v);
     }
+    run_bounded(cmd, WAIT)
+}
+
+/// Run `cmd` with piped output, killing it after `limit`; return (status, stdout, stderr).
+fn run_bounded(mut cmd: Command, limit: Duration) -> (ExitStatus, String, String) {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let mut out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();
@@ -276,14 +281,15 @@ fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (ExitStatus, String, Stri
         let _ = err.read_to_string(&mut s);
         s
     });
-    let deadline = Instant::now() + WAIT;
+    let deadline = Instant::now() + limit;
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("binary did not exit within {WAIT:?}");
+            let _ = child.wait();
+            panic!("{cmd:?} did not exit within {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -698,4 +704,86 @@ async fn debug_mode_prints_reattach_line_and_serves_plaintext() {
     plugin.signal(libc::SIGINT);
     assert!(plugin.wait_exit().success());
     assert!(!socket.exists(), "socket left behind");
+}
+
+/// The Terraform CLI for the end-to-end check: `$TERRAFORM`, else `terraform` on PATH.
+/// `HYOPS_SKIP_TERRAFORM_TESTS=1` skips explicitly; a missing binary otherwise fails.
+fn terraform() -> Option<PathBuf> {
+    if std::env::var("HYOPS_SKIP_TERRAFORM_TESTS").is_ok_and(|v| v == "1") {
+        eprintln!("skipping: HYOPS_SKIP_TERRAFORM_TESTS=1");
+        return None;
+    }
+    if let Some(t) = std::env::var_os("TERRAFORM") {
+        return Some(PathBuf::from(t));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path)
+        .map(|d| d.join("terraform"))
+        .find(|p| p.is_file());
+    Some(found.expect(
+        "terraform not found: install it, set TERRAFORM=/path/to/terraform, \
+         or set HYOPS_SKIP_TERRAFORM_TESTS=1",
+    ))
+}
+
+#[test]
+fn real_terraform_loads_the_schema_over_automtls_and_shuts_the_plugin_down() {
+    let Some(terraform) = terraform() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let cli_config = work.path().join("cli.tfrc");
+    std::fs::write(
+        &cli_config,
+        format!(
+            "provider_installation {{\n  dev_overrides {{\n    \
+             \"registry.terraform.io/hybridops/hyops\" = {:?}\n  }}\n  direct {{}}\n}}\n",
+            bin_dir.display().to_string()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        work.path().join("main.tf"),
+        "terraform {\n  required_providers {\n    hyops = { source = \
+         \"registry.terraform.io/hybridops/hyops\" }\n  }\n}\n",
+    )
+    .unwrap();
+    let mut cmd = Command::new(terraform);
+    cmd.current_dir(work.path())
+        .args(["providers", "schema", "-json"])
+        .env("TF_CLI_CONFIG_FILE", &cli_config)
+        .env("TF_LOG", "TRACE")
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("TF_IN_AUTOMATION", "1")
+        .env_remove("TF_LOG_PROVIDER")
+        .env_remove("TF_REATTACH_PROVIDERS");
+    let (status, stdout, stderr) = run_bounded(cmd, Duration::from_secs(60));
+    assert!(status.success(), "terraform failed:\n{stderr}");
+
+    let schema: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let p = &schema["provider_schemas"]["registry.terraform.io/hybridops/hyops"];
+    assert!(p["resource_schemas"]["hyops_vyos_image"].is_object(), "{p}");
+    assert!(
+        p["data_source_schemas"]["hyops_vyos_artifact"].is_object(),
+        "{p}"
+    );
+
+    // go-plugin parsed our hclog lines (an unparsable line would be logged raw, with "@level").
+    assert!(
+        stderr.contains("provider.terraform-provider-hyops: plugin serving"),
+        "provider log line not parsed by Terraform"
+    );
+    assert!(
+        !stderr.contains("\"@level\""),
+        "raw JSON log line reached Terraform's log"
+    );
+    assert!(stderr.contains("using plugin: version=5"));
+    // GRPCController.Shutdown made the plugin exit by itself, no kill needed.
+    assert!(
+        stderr.contains("plugin exited"),
+        "no plugin exit in Terraform's log"
+    );
+    assert!(
+        !stderr.contains("failed to exit gracefully"),
+        "Terraform had to kill the plugin"
+    );
 }
