@@ -139,8 +139,19 @@ impl Plugin {
     /// Launch the binary with the cookie (unless `cookie` is false), `PLUGIN_PROTOCOL_VERSIONS`,
     /// and `PLUGIN_CLIENT_CERT` when a client identity is given; wait for the first stdout line.
     fn start(args: &[&str], cookie: bool, client: Option<&ClientIdentity>) -> Plugin {
+        Plugin::start_via(Command::new(BIN), args, cookie, client, &[])
+    }
+
+    /// Like [`Plugin::start`], with a launcher command (the binary itself, or a wrapper that
+    /// runs it from `$0`) and extra environment.
+    fn start_via(
+        mut cmd: Command,
+        args: &[&str],
+        cookie: bool,
+        client: Option<&ClientIdentity>,
+        env: &[(&str, &str)],
+    ) -> Plugin {
         let socket_dir = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new(BIN);
         cmd.args(args)
             .env_remove(COOKIE_KEY)
             .env_remove("PLUGIN_CLIENT_CERT")
@@ -156,6 +167,9 @@ impl Plugin {
         }
         if let Some(c) = client {
             cmd.env("PLUGIN_CLIENT_CERT", &c.pem);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("spawn plugin");
         let (tx, rx) = mpsc::channel();
@@ -329,6 +343,18 @@ async fn tls_connect(
     config: Arc<ClientConfig>,
 ) -> std::io::Result<TlsStream<UnixStream>> {
     let stream = UnixStream::connect(socket).await?;
+    let name = ServerName::try_from("localhost").unwrap();
+    tokio::time::timeout(WAIT, TlsConnector::from(config).connect(name, stream))
+        .await
+        .map_err(|_| std::io::Error::other("TLS handshake timed out"))?
+}
+
+/// Open a TLS connection to the plugin's loopback TCP address.
+async fn tls_connect_tcp(
+    addr: &str,
+    config: Arc<ClientConfig>,
+) -> std::io::Result<TlsStream<tokio::net::TcpStream>> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
     let name = ServerName::try_from("localhost").unwrap();
     tokio::time::timeout(WAIT, TlsConnector::from(config).connect(name, stream))
         .await
@@ -786,4 +812,117 @@ fn real_terraform_loads_the_schema_over_automtls_and_shuts_the_plugin_down() {
         !stderr.contains("failed to exit gracefully"),
         "Terraform had to kill the plugin"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_client_cert_serves_plaintext_with_empty_cert_field() {
+    // TF_DISABLE_PLUGIN_TLS: Terraform passes no PLUGIN_CLIENT_CERT and expects plaintext.
+    let mut plugin = Plugin::start(&[], true, None);
+    let hs = Handshake::parse(&plugin.first_line);
+    assert_eq!((hs.network.as_str(), hs.cert_b64.as_str()), ("unix", ""));
+    let channel = plain_channel(PathBuf::from(&hs.address)).await;
+    assert_eq!(
+        health_of_plugin(channel.clone()).await,
+        ServingStatus::Serving as i32
+    );
+    GrpcControllerClient::new(channel)
+        .shutdown(Empty {})
+        .await
+        .unwrap();
+    assert!(plugin.wait_exit().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn falls_back_to_loopback_tcp_with_mtls_when_unix_sockets_fail() {
+    let client = ClientIdentity::terraform_like();
+    let mut plugin = Plugin::start_via(
+        Command::new(BIN),
+        &[],
+        true,
+        Some(&client),
+        &[
+            ("PLUGIN_UNIX_SOCKET_DIR", "/nonexistent/hyops-protocol-test"),
+            ("PLUGIN_MIN_PORT", "21000"),
+            ("PLUGIN_MAX_PORT", "21999"),
+        ],
+    );
+    let hs = Handshake::parse(&plugin.first_line);
+    assert_eq!(hs.network, "tcp", "{hs:?}");
+    let addr: std::net::SocketAddr = hs.address.parse().unwrap();
+    assert!(addr.ip().is_loopback());
+    assert!((21000..=21999).contains(&addr.port()));
+
+    let config = client_config(&hs.server_cert(), &client, &[&rustls::version::TLS13]);
+    let tls = tls_connect_tcp(&hs.address, Arc::clone(&config))
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    drop(tls);
+    let connector = tower::service_fn(move |_: Uri| {
+        let config = Arc::clone(&config);
+        let addr = hs.address.clone();
+        async move { tls_connect_tcp(&addr, config).await.map(TokioIo::new) }
+    });
+    let channel = Endpoint::from_static("http://localhost")
+        .connect_timeout(WAIT)
+        .timeout(WAIT)
+        .connect_with_connector(connector)
+        .await
+        .unwrap();
+    assert_eq!(
+        health_of_plugin(channel.clone()).await,
+        ServingStatus::Serving as i32
+    );
+    GrpcControllerClient::new(channel)
+        .shutdown(Empty {})
+        .await
+        .unwrap();
+    assert!(plugin.wait_exit().success());
+}
+
+/// Kills a (non-child) pid on drop, so a failing test leaves no orphan behind.
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) has no memory-safety preconditions; ESRCH (already gone) is fine.
+        unsafe { libc::kill(self.0, libc::SIGKILL) };
+    }
+}
+
+#[test]
+fn plugin_stops_by_itself_when_terraform_is_killed() {
+    let client = ClientIdentity::terraform_like();
+    // A stand-in parent: the shell launches the plugin and waits; killing the shell with SIGKILL
+    // orphans the plugin the way a crashed Terraform would.
+    let pid_dir = tempfile::tempdir().unwrap();
+    let pid_file = pid_dir.path().join("plugin.pid");
+    let mut shell = Command::new("/bin/sh");
+    shell.args(["-c", "\"$0\" & echo $! > \"$1\"; wait", BIN]);
+    shell.arg(&pid_file);
+    let mut parent = Plugin::start_via(shell, &[], true, Some(&client), &[]);
+    let hs = Handshake::parse(&parent.first_line);
+    let deadline = Instant::now() + WAIT;
+    let pid = loop {
+        let text = std::fs::read_to_string(&pid_file).unwrap_or_default();
+        if let Ok(pid) = text.trim().parse::<i32>() {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "wrapper wrote no pid");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _reaper = KillOnDrop(pid);
+    let socket = PathBuf::from(&hs.address);
+    assert!(socket.exists());
+    parent.child.kill().unwrap();
+    parent.child.wait().unwrap();
+    // The orphaned plugin notices, stops cleanly and removes its socket; its stdout (shared
+    // with the reader thread) closes when it exits.
+    let deadline = Instant::now() + WAIT;
+    while socket.exists() {
+        assert!(Instant::now() < deadline, "orphaned plugin still serving");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (stdout, _) = parent.finish();
+    assert_eq!(stdout.lines().count(), 1);
 }
