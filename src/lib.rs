@@ -11,3 +11,6 @@
 
 pub mod cty;
 pub mod engine;
+pub mod provider;
+pub mod tfplugin5;
+pub mod util;

@@ -1,0 +1,3 @@
+//! tfplugin5: protocol code and conversions (temporary stub until branch `proto` is merged).
+
+pub mod schema;
