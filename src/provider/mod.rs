@@ -2,3 +2,4 @@
 //! the resource / data source implementations. The only place Terraform meets the engine.
 
 pub mod schema;
+pub mod validate;

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use super::pb;
 use crate::cty::{Path, Type};
 
 /// A versioned schema of a provider, resource or data source.
@@ -200,6 +201,65 @@ impl Block {
             if matches!(b.nesting, Nesting::Single | Nesting::Group) {
                 b.block.collect_write_only(&at.join_attr(&b.type_name), out);
             }
+        }
+    }
+}
+
+impl From<&Schema> for pb::Schema {
+    fn from(s: &Schema) -> pb::Schema {
+        pb::Schema {
+            version: s.version,
+            block: Some(pb::schema::Block::from(&s.block)),
+        }
+    }
+}
+
+impl From<&Block> for pb::schema::Block {
+    fn from(b: &Block) -> pb::schema::Block {
+        pb::schema::Block {
+            version: 0,
+            attributes: b.attributes.iter().map(pb::schema::Attribute::from).collect(),
+            block_types: b.block_types.iter().map(pb::schema::NestedBlock::from).collect(),
+            description: b.description.clone(),
+            description_kind: pb::StringKind::Plain as i32,
+            deprecated: false,
+        }
+    }
+}
+
+impl From<&Attribute> for pb::schema::Attribute {
+    fn from(a: &Attribute) -> pb::schema::Attribute {
+        pb::schema::Attribute {
+            name: a.name.clone(),
+            r#type: a.ty.to_json_bytes(),
+            description: a.description.clone(),
+            required: a.required,
+            optional: a.optional,
+            computed: a.computed,
+            sensitive: a.sensitive,
+            description_kind: pb::StringKind::Plain as i32,
+            deprecated: false,
+            write_only: a.write_only,
+        }
+    }
+}
+
+impl From<&NestedBlock> for pb::schema::NestedBlock {
+    fn from(b: &NestedBlock) -> pb::schema::NestedBlock {
+        use pb::schema::nested_block::NestingMode;
+        let nesting = match b.nesting {
+            Nesting::Single => NestingMode::Single,
+            Nesting::List => NestingMode::List,
+            Nesting::Set => NestingMode::Set,
+            Nesting::Map => NestingMode::Map,
+            Nesting::Group => NestingMode::Group,
+        };
+        pb::schema::NestedBlock {
+            type_name: b.type_name.clone(),
+            block: Some(pb::schema::Block::from(&b.block)),
+            nesting: nesting as i32,
+            min_items: b.min_items,
+            max_items: b.max_items,
         }
     }
 }
