@@ -218,8 +218,16 @@ impl From<&Block> for pb::schema::Block {
     fn from(b: &Block) -> pb::schema::Block {
         pb::schema::Block {
             version: 0,
-            attributes: b.attributes.iter().map(pb::schema::Attribute::from).collect(),
-            block_types: b.block_types.iter().map(pb::schema::NestedBlock::from).collect(),
+            attributes: b
+                .attributes
+                .iter()
+                .map(pb::schema::Attribute::from)
+                .collect(),
+            block_types: b
+                .block_types
+                .iter()
+                .map(pb::schema::NestedBlock::from)
+                .collect(),
             description: b.description.clone(),
             description_kind: pb::StringKind::Plain as i32,
             deprecated: false,
@@ -304,8 +312,14 @@ mod tests {
             ("name", Type::String),
             ("secret", Type::String),
             ("one", Type::object([("x", Type::Number)])),
-            ("many", Type::list(Type::object::<[(&str, Type); 0], &str>([]))),
-            ("keyed", Type::map(Type::object::<[(&str, Type); 0], &str>([]))),
+            (
+                "many",
+                Type::list(Type::object::<[(&str, Type); 0], &str>([])),
+            ),
+            (
+                "keyed",
+                Type::map(Type::object::<[(&str, Type); 0], &str>([])),
+            ),
         ]);
         assert_eq!(t, expected);
     }

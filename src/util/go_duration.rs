@@ -92,7 +92,10 @@ pub fn parse(input: &str) -> Result<Duration, DurationError> {
             }
         };
         total = total
-            .checked_add(term_nanos(int_part, frac_part, scale).ok_or_else(|| DurationError::Overflow(whole()))?)
+            .checked_add(
+                term_nanos(int_part, frac_part, scale)
+                    .ok_or_else(|| DurationError::Overflow(whole()))?,
+            )
             .ok_or_else(|| DurationError::Overflow(whole()))?;
         if total > u128::from(u64::MAX) {
             return Err(DurationError::Overflow(whole()));
@@ -153,9 +156,11 @@ mod tests {
         }
     }
 
+    type Check = fn(&DurationError) -> bool;
+
     #[test]
     fn refuses_malformed_durations() {
-        let cases: &[(&str, fn(&DurationError) -> bool)] = &[
+        let cases: &[(&str, Check)] = &[
             ("", |e| matches!(e, DurationError::Empty)),
             ("90", |e| matches!(e, DurationError::MissingUnit(_))),
             ("1h30", |e| matches!(e, DurationError::MissingUnit(_))),

@@ -37,7 +37,11 @@ pub(super) fn schema() -> Schema {
             s.clone(),
             "Disk format of the artifact (qcow2, raw or img).",
         ),
-        Attribute::computed("artifact_version", s.clone(), "Version label of the artifact."),
+        Attribute::computed(
+            "artifact_version",
+            s.clone(),
+            "Version label of the artifact.",
+        ),
         Attribute::computed(
             "artifact_local_path",
             s.clone(),

@@ -269,11 +269,7 @@ fn publish_block() -> Block {
                 "Publish-command override (run via /bin/bash -lc with the HYOPS_VYOS_* \
                  environment); prints the final artifact URL alone on stdout.",
             ),
-            Attribute::optional(
-                "workdir",
-                s,
-                "Working directory of the publish command.",
-            ),
+            Attribute::optional("workdir", s, "Working directory of the publish command."),
             Attribute::optional(
                 "retain_on_destroy",
                 Type::Bool,

@@ -4,13 +4,19 @@ use super::exactly_one_of::ExactlyOneOf;
 use super::pattern::ARTIFACT_KEY;
 use super::requires::Requires;
 use super::url_scheme::MANIFEST_URL;
-use super::{run, AttrCheck, ObjectCheck};
+use super::{describe, run, AttrCheck, ObjectCheck, RuleDoc};
 use crate::cty::Value;
 use crate::tfplugin5::Diagnostics;
 
 static ATTRS: &[AttrCheck] = &[
-    AttrCheck { at: &["manifest_url"], rule: &MANIFEST_URL },
-    AttrCheck { at: &["artifact_key"], rule: &ARTIFACT_KEY },
+    AttrCheck {
+        at: &["manifest_url"],
+        rule: &MANIFEST_URL,
+    },
+    AttrCheck {
+        at: &["artifact_key"],
+        rule: &ARTIFACT_KEY,
+    },
 ];
 
 static ONE_SOURCE: ExactlyOneOf = ExactlyOneOf(&["manifest_url", "artifact_state_ref"]);
@@ -23,13 +29,24 @@ static STATE_REF_NEEDS_KEY: Requires = Requires {
 };
 
 static OBJECTS: &[ObjectCheck] = &[
-    ObjectCheck { at: &[], rule: &ONE_SOURCE },
-    ObjectCheck { at: &[], rule: &STATE_REF_NEEDS_KEY },
+    ObjectCheck {
+        at: &[],
+        rule: &ONE_SOURCE,
+    },
+    ObjectCheck {
+        at: &[],
+        rule: &STATE_REF_NEEDS_KEY,
+    },
 ];
 
 /// Static rules of a `hyops_vyos_artifact` configuration.
 pub fn data_source_config(config: &Value) -> Diagnostics {
     run(config, ATTRS, OBJECTS)
+}
+
+/// The documented rules of `hyops_vyos_artifact`.
+pub fn data_source_rules() -> Vec<RuleDoc> {
+    describe(ATTRS, OBJECTS)
 }
 
 #[cfg(test)]
@@ -38,14 +55,19 @@ mod tests {
     use super::*;
 
     fn at(d: &Diagnostics) -> Option<String> {
-        d.0.first().and_then(|x| x.attribute.as_ref()).map(ToString::to_string)
+        d.0.first()
+            .and_then(|x| x.attribute.as_ref())
+            .map(ToString::to_string)
     }
 
     #[test]
     fn data_source_rule_table() {
         let ok_manifest = obj(&[("manifest_url", s("gs://b/p/manifest.json"))]);
         let ok_ref = obj(&[
-            ("artifact_state_ref", s("core/shared/vyos-image-build#vyos_default_build")),
+            (
+                "artifact_state_ref",
+                s("core/shared/vyos-image-build#vyos_default_build"),
+            ),
             ("artifact_key", s("vyos-default")),
         ]);
         assert!(data_source_config(&ok_manifest).is_empty());

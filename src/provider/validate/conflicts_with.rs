@@ -16,8 +16,7 @@ impl ObjectRule for ConflictsWith {
     }
 
     fn check(&self, obj: &Value, at: &Path, diags: &mut Diagnostics) {
-        if presence(obj, self.attr) == Presence::Set && presence(obj, self.other) == Presence::Set
-        {
+        if presence(obj, self.attr) == Presence::Set && presence(obj, self.other) == Presence::Set {
             diags.push(invalid(
                 &at.join_attr(self.attr),
                 format!(

@@ -41,7 +41,14 @@ mod tests {
 
     #[test]
     fn go_duration_rule_table() {
-        let cases = [("3h", 0), ("1h30m", 0), ("2h45m30.5s", 0), ("0", 1), ("3d", 1), ("90", 1)];
+        let cases = [
+            ("3h", 0),
+            ("1h30m", 0),
+            ("2h45m30.5s", 0),
+            ("0", 1),
+            ("3d", 1),
+            ("90", 1),
+        ];
         for (v, n) in cases {
             let mut d = Diagnostics::new();
             GO_DURATION.check(&Value::string(v), &Path::attr("t"), &mut d);

@@ -5,40 +5,95 @@ use super::each::Each;
 use super::go_duration::GO_DURATION;
 use super::int_range::DISK_SIZE_GB;
 use super::no_trailing_slash::FILE_PATH;
-use super::one_of::{
-    ARTIFACT_FORMAT, BACKEND, BUILD_METHOD, CONSOLE, EXTRA_FORMAT, GUEST_AGENT,
-};
+use super::one_of::{ARTIFACT_FORMAT, BACKEND, BUILD_METHOD, CONSOLE, EXTRA_FORMAT, GUEST_AGENT};
 use super::pattern::{ARTIFACT_KEY, SHA256_HEX};
 use super::requires::Requires;
 use super::safe_path::{BUCKET, INSTANCE_NAME, PREFIX};
 use super::unique::UNIQUE;
 use super::url_scheme::{HTTP_URL, ISO_URL};
-use super::{run, AttrCheck, ObjectCheck};
+use super::{describe, run, AttrCheck, ObjectCheck, RuleDoc};
 use crate::cty::Value;
 use crate::tfplugin5::Diagnostics;
 
 static EACH_EXTRA_FORMAT: Each = Each(&EXTRA_FORMAT);
 
 static ATTRS: &[AttrCheck] = &[
-    AttrCheck { at: &["artifact_key"], rule: &ARTIFACT_KEY },
-    AttrCheck { at: &["artifact_format"], rule: &ARTIFACT_FORMAT },
-    AttrCheck { at: &["additional_formats"], rule: &EACH_EXTRA_FORMAT },
-    AttrCheck { at: &["additional_formats"], rule: &UNIQUE },
-    AttrCheck { at: &["source_iso_url"], rule: &ISO_URL },
-    AttrCheck { at: &["source_iso_mirror_url"], rule: &ISO_URL },
-    AttrCheck { at: &["source_iso_sha256"], rule: &SHA256_HEX },
-    AttrCheck { at: &["artifact_local_path"], rule: &FILE_PATH },
-    AttrCheck { at: &["hyops_state_instance"], rule: &INSTANCE_NAME },
-    AttrCheck { at: &["build", "method"], rule: &BUILD_METHOD },
-    AttrCheck { at: &["build", "console"], rule: &CONSOLE },
-    AttrCheck { at: &["build", "guest_agent"], rule: &GUEST_AGENT },
-    AttrCheck { at: &["build", "disk_size_gb"], rule: &DISK_SIZE_GB },
-    AttrCheck { at: &["publish", "backend"], rule: &BACKEND },
-    AttrCheck { at: &["publish", "bucket"], rule: &BUCKET },
-    AttrCheck { at: &["publish", "prefix"], rule: &PREFIX },
-    AttrCheck { at: &["publish", "public_base_url"], rule: &HTTP_URL },
-    AttrCheck { at: &["timeouts", "create"], rule: &GO_DURATION },
-    AttrCheck { at: &["timeouts", "delete"], rule: &GO_DURATION },
+    AttrCheck {
+        at: &["artifact_key"],
+        rule: &ARTIFACT_KEY,
+    },
+    AttrCheck {
+        at: &["artifact_format"],
+        rule: &ARTIFACT_FORMAT,
+    },
+    AttrCheck {
+        at: &["additional_formats"],
+        rule: &EACH_EXTRA_FORMAT,
+    },
+    AttrCheck {
+        at: &["additional_formats"],
+        rule: &UNIQUE,
+    },
+    AttrCheck {
+        at: &["source_iso_url"],
+        rule: &ISO_URL,
+    },
+    AttrCheck {
+        at: &["source_iso_mirror_url"],
+        rule: &ISO_URL,
+    },
+    AttrCheck {
+        at: &["source_iso_sha256"],
+        rule: &SHA256_HEX,
+    },
+    AttrCheck {
+        at: &["artifact_local_path"],
+        rule: &FILE_PATH,
+    },
+    AttrCheck {
+        at: &["hyops_state_instance"],
+        rule: &INSTANCE_NAME,
+    },
+    AttrCheck {
+        at: &["build", "method"],
+        rule: &BUILD_METHOD,
+    },
+    AttrCheck {
+        at: &["build", "console"],
+        rule: &CONSOLE,
+    },
+    AttrCheck {
+        at: &["build", "guest_agent"],
+        rule: &GUEST_AGENT,
+    },
+    AttrCheck {
+        at: &["build", "disk_size_gb"],
+        rule: &DISK_SIZE_GB,
+    },
+    AttrCheck {
+        at: &["publish", "backend"],
+        rule: &BACKEND,
+    },
+    AttrCheck {
+        at: &["publish", "bucket"],
+        rule: &BUCKET,
+    },
+    AttrCheck {
+        at: &["publish", "prefix"],
+        rule: &PREFIX,
+    },
+    AttrCheck {
+        at: &["publish", "public_base_url"],
+        rule: &HTTP_URL,
+    },
+    AttrCheck {
+        at: &["timeouts", "create"],
+        rule: &GO_DURATION,
+    },
+    AttrCheck {
+        at: &["timeouts", "delete"],
+        rule: &GO_DURATION,
+    },
 ];
 
 static WO_VERSION_NEEDS_WO: Requires = Requires {
@@ -56,13 +111,24 @@ static PUBLISH_TARGET: AtLeastOneOf = AtLeastOneOf {
 };
 
 static OBJECTS: &[ObjectCheck] = &[
-    ObjectCheck { at: &[], rule: &WO_VERSION_NEEDS_WO },
-    ObjectCheck { at: &["publish"], rule: &PUBLISH_TARGET },
+    ObjectCheck {
+        at: &[],
+        rule: &WO_VERSION_NEEDS_WO,
+    },
+    ObjectCheck {
+        at: &["publish"],
+        rule: &PUBLISH_TARGET,
+    },
 ];
 
 /// Static rules of a `hyops_vyos_image` configuration.
 pub fn resource_config(config: &Value) -> Diagnostics {
     run(config, ATTRS, OBJECTS)
+}
+
+/// The documented rules of `hyops_vyos_image`.
+pub fn resource_rules() -> Vec<RuleDoc> {
+    describe(ATTRS, OBJECTS)
 }
 
 #[cfg(test)]
@@ -75,7 +141,10 @@ mod tests {
         obj(&[
             ("artifact_key", s("vyos-1.5-qcow2")),
             ("artifact_format", s("qcow2")),
-            ("additional_formats", Value::List(vec![s("raw.xz"), s("raw.zst")])),
+            (
+                "additional_formats",
+                Value::List(vec![s("raw.xz"), s("raw.zst")]),
+            ),
             ("source_iso_url", s("https://example.com/vyos.iso")),
             ("source_iso_sha256", s(&"a".repeat(64))),
             (
@@ -87,14 +156,20 @@ mod tests {
             ),
             (
                 "publish",
-                obj(&[("bucket", s("/srv/repo")), ("backend", s("file")), ("prefix", s("img"))]),
+                obj(&[
+                    ("bucket", s("/srv/repo")),
+                    ("backend", s("file")),
+                    ("prefix", s("img")),
+                ]),
             ),
             ("timeouts", obj(&[("create", s("1h30m"))])),
         ])
     }
 
     fn with(base: &Value, path: &[&str], v: Value) -> Value {
-        let Value::Object(mut m) = base.clone() else { unreachable!() };
+        let Value::Object(mut m) = base.clone() else {
+            unreachable!()
+        };
         if let [name] = path {
             m.insert(name.to_string(), v);
         } else {
@@ -125,22 +200,42 @@ mod tests {
                 "additional_formats[1]",
             ),
             (&["source_iso_url"], s("ftp://x/y.iso"), "source_iso_url"),
-            (&["source_iso_mirror_url"], s("nope"), "source_iso_mirror_url"),
+            (
+                &["source_iso_mirror_url"],
+                s("nope"),
+                "source_iso_mirror_url",
+            ),
             (&["source_iso_sha256"], s("abc"), "source_iso_sha256"),
-            (&["artifact_local_path"], s("/var/img/"), "artifact_local_path"),
+            (
+                &["artifact_local_path"],
+                s("/var/img/"),
+                "artifact_local_path",
+            ),
             (&["hyops_state_instance"], s("../x"), "hyops_state_instance"),
             (&["build", "method"], s("docker"), "build.method"),
             (&["build", "console"], s("vga"), "build.console"),
             (&["build", "guest_agent"], s("spice"), "build.guest_agent"),
-            (&["build", "disk_size_gb"], Value::Number(Number::from_i64(0)), "build.disk_size_gb"),
+            (
+                &["build", "disk_size_gb"],
+                Value::Number(Number::from_i64(0)),
+                "build.disk_size_gb",
+            ),
             (&["publish", "backend"], s("ftp"), "publish.backend"),
             (&["publish", "prefix"], s("/abs"), "publish.prefix"),
             (&["publish", "prefix"], s("a/../b"), "publish.prefix"),
             (&["publish", "bucket"], s("/srv/../etc"), "publish.bucket"),
-            (&["publish", "public_base_url"], s("ftp://x"), "publish.public_base_url"),
+            (
+                &["publish", "public_base_url"],
+                s("ftp://x"),
+                "publish.public_base_url",
+            ),
             (&["timeouts", "create"], s("3 days"), "timeouts.create"),
             (&["timeouts", "delete"], s("1d"), "timeouts.delete"),
-            (&["gcs_credentials_wo_version"], s("1"), "gcs_credentials_wo_version"),
+            (
+                &["gcs_credentials_wo_version"],
+                s("1"),
+                "gcs_credentials_wo_version",
+            ),
         ];
         for (path, v, expected) in cases {
             let d = resource_config(&with(&good(), path, v));
@@ -156,7 +251,14 @@ mod tests {
         let cfg = with(&good(), &["publish"], obj(&[("prefix", s("p"))]));
         let d = resource_config(&cfg);
         assert_eq!(d.len(), 1, "{d:?}");
-        assert_eq!(d.0[0].attribute.as_ref().map(ToString::to_string).as_deref(), Some("publish"));
+        assert_eq!(
+            d.0[0]
+                .attribute
+                .as_ref()
+                .map(ToString::to_string)
+                .as_deref(),
+            Some("publish")
+        );
     }
 
     #[test]
@@ -173,7 +275,11 @@ mod tests {
         ] {
             cfg = with(&cfg, path, Value::Unknown);
         }
-        cfg = with(&cfg, &["additional_formats"], Value::List(vec![Value::Unknown, s("raw.xz")]));
+        cfg = with(
+            &cfg,
+            &["additional_formats"],
+            Value::List(vec![Value::Unknown, s("raw.xz")]),
+        );
         assert_eq!(resource_config(&cfg), Diagnostics::new());
         let whole_block_unknown = with(&good(), &["publish"], Value::Unknown);
         assert_eq!(resource_config(&whole_block_unknown), Diagnostics::new());

@@ -38,12 +38,15 @@ impl AttrRule for IntRange {
         let ok = match n.as_i64() {
             Some(i) => (self.min..=self.max).contains(&i),
             // not an i64 literal: accept only an integral float in range (e.g. "10.0")
-            None => n.as_f64().is_some_and(|f| {
-                f.fract() == 0.0 && f >= self.min as f64 && f <= self.max as f64
-            }),
+            None => n
+                .as_f64()
+                .is_some_and(|f| f.fract() == 0.0 && f >= self.min as f64 && f <= self.max as f64),
         };
         if !ok {
-            diags.push(invalid(at, format!("{n} is out of range: write {}.", self.wanted())));
+            diags.push(invalid(
+                at,
+                format!("{n} is out of range: write {}.", self.wanted()),
+            ));
         }
     }
 }

@@ -30,9 +30,31 @@ mod url_scheme;
 use crate::cty::{Path, Value};
 use crate::tfplugin5::{Diagnostic, Diagnostics};
 
-pub use artifact::data_source_config;
-pub use image::resource_config;
-pub use provider::provider_config;
+pub use artifact::{data_source_config, data_source_rules};
+pub use image::{resource_config, resource_rules};
+pub use provider::{provider_config, provider_rules};
+
+/// One documented rule: where it applies and what it demands (docs are generated from these).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleDoc {
+    /// dotted attribute path (`build.method`); empty for the whole configuration
+    pub at: String,
+    /// what the rule demands, in plain text
+    pub description: String,
+}
+
+/// The documentation of both tables.
+pub(crate) fn describe(attrs: &[AttrCheck], objects: &[ObjectCheck]) -> Vec<RuleDoc> {
+    let objects = objects.iter().map(|c| RuleDoc {
+        at: c.at.join("."),
+        description: c.rule.description(),
+    });
+    let attrs = attrs.iter().map(|c| RuleDoc {
+        at: c.at.join("."),
+        description: c.rule.description(),
+    });
+    objects.chain(attrs).collect()
+}
 
 /// A rule over one attribute's value.
 pub(crate) trait AttrRule: Sync {

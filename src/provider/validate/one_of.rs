@@ -42,7 +42,14 @@ mod tests {
 
     #[test]
     fn one_of_accepts_only_exact_spellings() {
-        let cases = [("qcow2", 0), ("raw", 0), ("img", 0), ("QCOW2", 1), ("vmdk", 1), ("", 1)];
+        let cases = [
+            ("qcow2", 0),
+            ("raw", 0),
+            ("img", 0),
+            ("QCOW2", 1),
+            ("vmdk", 1),
+            ("", 1),
+        ];
         for (v, n) in cases {
             let mut d = Diagnostics::new();
             ARTIFACT_FORMAT.check(&Value::string(v), &Path::attr("artifact_format"), &mut d);

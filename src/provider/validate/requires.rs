@@ -22,10 +22,7 @@ impl ObjectRule for Requires {
         {
             diags.push(invalid(
                 &at.join_attr(self.attr),
-                format!(
-                    "{} requires {}: {}",
-                    self.attr, self.needs, self.why
-                ),
+                format!("{} requires {}: {}", self.attr, self.needs, self.why),
             ));
         }
     }

@@ -22,7 +22,9 @@ impl AttrRule for Unique {
                 continue;
             }
             if let Some(first) = items[..i].iter().position(|earlier| earlier == item) {
-                let shown = item.as_str().map_or_else(|| format!("{item:?}"), |s| format!("{s:?}"));
+                let shown = item
+                    .as_str()
+                    .map_or_else(|| format!("{item:?}"), |s| format!("{s:?}"));
                 let index = i64::try_from(i).unwrap_or(i64::MAX);
                 diags.push(invalid(
                     &at.join_index(index),

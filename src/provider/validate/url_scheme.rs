@@ -56,10 +56,7 @@ impl AttrRule for UrlScheme {
             Ok(u) if u.scheme() != "file" && u.host_str().is_none_or(str::is_empty) => {
                 diags.push(invalid(
                     at,
-                    format!(
-                        "{s:?} has no host: write e.g. {:?}.",
-                        self.example
-                    ),
+                    format!("{s:?} has no host: write e.g. {:?}.", self.example),
                 ))
             }
             Ok(_) => {}
@@ -79,7 +76,8 @@ mod tests {
             (&ISO_URL, "file:///srv/iso/vyos.iso", 0),
             (&ISO_URL, "ftp://example.com/vyos.iso", 1),
             (&ISO_URL, "/srv/iso/vyos.iso", 1),
-            (&ISO_URL, "https:///vyos.iso", 1),
+            (&ISO_URL, "https://", 1),
+            (&MANIFEST_URL, "gs:///manifest.json", 1),
             (&MANIFEST_URL, "gs://b/p/manifest.json", 0),
             (&MANIFEST_URL, "s3://b/manifest.json", 0),
             (&MANIFEST_URL, "az://c/manifest.json", 0),
