@@ -36,7 +36,11 @@ pub fn contract_to_state(
         Value::Object(m) => m.clone(),
         _ => Default::default(),
     };
-    attrs.extend(computed_values(contract)?);
+    for (name, v) in computed_values(contract)? {
+        if attrs.get(&name).is_none_or(Value::is_null) {
+            attrs.insert(name, v);
+        }
+    }
     for (name, v) in [
         ("artifact_key", &contract.artifact_key),
         ("artifact_format", &contract.artifact_format),

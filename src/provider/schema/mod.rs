@@ -39,3 +39,46 @@ pub fn vyos_image_schema() -> &'static Schema {
 pub fn vyos_artifact_schema() -> &'static Schema {
     &ARTIFACT
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::tfplugin5::schema::Block;
+
+    fn assert_unique_names(block: &Block, what: &str) {
+        let mut seen = BTreeSet::new();
+        for name in block
+            .attributes
+            .iter()
+            .map(|a| a.name.as_str())
+            .chain(block.block_types.iter().map(|b| b.type_name.as_str()))
+        {
+            assert!(seen.insert(name), "{what}: {name} declared twice");
+        }
+        for b in &block.block_types {
+            assert_unique_names(&b.block, &format!("{what}.{}", b.type_name));
+        }
+    }
+
+    #[test]
+    fn every_name_is_declared_once_and_described() {
+        for (what, schema) in [
+            ("provider", provider_schema()),
+            (VYOS_IMAGE, vyos_image_schema()),
+            (VYOS_ARTIFACT, vyos_artifact_schema()),
+        ] {
+            assert_unique_names(&schema.block, what);
+            assert!(!schema.block.description.is_empty(), "{what}");
+            for a in &schema.block.attributes {
+                assert!(!a.description.is_empty(), "{what}.{}", a.name);
+                assert!(
+                    a.required || a.optional || a.computed,
+                    "{what}.{} must be required, optional or computed",
+                    a.name
+                );
+            }
+        }
+    }
+}

@@ -8,11 +8,12 @@ use super::contract::computed_attributes;
 pub(super) fn schema() -> Schema {
     let s = Type::String;
     let mut attributes = vec![
-        Attribute::optional(
+        Attribute::optional_computed(
             "manifest_url",
             s.clone(),
             "URL of the artifact's manifest.json (gs://, s3://, az://, https:// or file://). \
-             Exactly one of manifest_url and artifact_state_ref must be set.",
+             Exactly one of manifest_url and artifact_state_ref must be set; with \
+             artifact_state_ref it is filled from the state.",
         ),
         Attribute::optional(
             "artifact_state_ref",
@@ -58,7 +59,12 @@ pub(super) fn schema() -> Schema {
             "SHA-256 of the ISO the artifact was built from.",
         ),
     ];
-    attributes.extend(computed_attributes());
+    // manifest_url is an input here as well as a contract output: declared once, above
+    attributes.extend(
+        computed_attributes()
+            .into_iter()
+            .filter(|a| a.name != "manifest_url"),
+    );
     Schema {
         version: 0,
         block: Block {
