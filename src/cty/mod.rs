@@ -8,12 +8,19 @@
 //! (nil where null); decoding is therefore always driven by the schema's implied type, never by the
 //! bytes alone.
 
+mod convert;
+mod error;
+pub mod json;
+pub mod msgpack;
 mod number;
 mod path;
+mod type_json;
 mod types;
 mod value;
 
+pub use error::CtyError;
 pub use number::Number;
 pub use path::{Path, PathStep};
+pub use type_json::MAX_TYPE_DEPTH;
 pub use types::Type;
 pub use value::Value;

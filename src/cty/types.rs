@@ -47,3 +47,21 @@ impl Type {
         Type::Object(attrs.into_iter().map(|(k, t)| (k.into(), t)).collect())
     }
 }
+
+impl Type {
+    /// A short human name, as cty's `FriendlyName` writes it: `string`, `list of string`,
+    /// `map of number`, `object`, `tuple`, `dynamic`.
+    pub fn friendly_name(&self) -> String {
+        match self {
+            Type::String => "string".to_string(),
+            Type::Number => "number".to_string(),
+            Type::Bool => "bool".to_string(),
+            Type::List(e) => format!("list of {}", e.friendly_name()),
+            Type::Set(e) => format!("set of {}", e.friendly_name()),
+            Type::Map(e) => format!("map of {}", e.friendly_name()),
+            Type::Object(_) => "object".to_string(),
+            Type::Tuple(_) => "tuple".to_string(),
+            Type::Dynamic => "dynamic".to_string(),
+        }
+    }
+}

@@ -9,6 +9,7 @@
 //! wrong number fails silently (the field is dropped), so edit them only against upstream.
 
 pub mod diagnostics;
+pub mod schema;
 
 pub use diagnostics::{Diagnostic, Diagnostics, Severity};
 
