@@ -107,6 +107,10 @@ where
     let version = opts.env.negotiate_version()?;
     let shutdown = CancellationToken::new();
     watch_signals(opts.mode, shutdown.clone())?;
+    if opts.mode == ServeMode::Plugin {
+        // Before the handshake line: the parent seen here is certainly Terraform.
+        watch_parent(shutdown.clone());
+    }
 
     let socket_dir = opts
         .env
@@ -156,9 +160,7 @@ where
             &address,
         ))?,
     }
-    if opts.mode == ServeMode::Plugin {
-        watch_parent(shutdown.clone());
-    }
+
     tracing::info!(
         network = address.network(),
         address = %address.address(),
