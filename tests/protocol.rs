@@ -926,3 +926,39 @@ fn plugin_stops_by_itself_when_terraform_is_killed() {
     let (stdout, _) = parent.finish();
     assert_eq!(stdout.lines().count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_beyond_grpc_default_4mib_limit_are_accepted() {
+    use hyops::tfplugin5::pb::{validate_resource_type_config, DynamicValue};
+    let client = ClientIdentity::terraform_like();
+    let (mut plugin, hs) = start_mtls_plugin(&client);
+    let config = client_config(&hs.server_cert(), &client, &[&rustls::version::TLS13]);
+    let channel = tls_channel(PathBuf::from(&hs.address), config).await;
+
+    // A 6 MiB msgpack string: well-formed on the wire, wrong for the schema.
+    let len: u32 = 6 << 20;
+    let mut msgpack = vec![0xdb];
+    msgpack.extend_from_slice(&len.to_be_bytes());
+    msgpack.resize(msgpack.len() + len as usize, b'a');
+    let response = ProviderClient::new(channel.clone())
+        .max_decoding_message_size(64 << 20)
+        .validate_resource_type_config(validate_resource_type_config::Request {
+            type_name: "hyops_vyos_image".into(),
+            config: Some(DynamicValue {
+                msgpack,
+                json: Vec::new(),
+            }),
+            client_capabilities: None,
+        })
+        .await;
+    let response = response.expect("a 6 MiB request is within the plugin's message limit");
+    assert!(
+        !response.into_inner().diagnostics.is_empty(),
+        "a string is not a valid resource configuration"
+    );
+    GrpcControllerClient::new(channel)
+        .shutdown(Empty {})
+        .await
+        .unwrap();
+    assert!(plugin.wait_exit().success());
+}
