@@ -13,4 +13,6 @@ pub mod cli;
 pub mod cty;
 pub mod engine;
 pub mod plugin;
+pub mod provider;
 pub mod tfplugin5;
+pub mod util;

@@ -11,6 +11,7 @@
 
 pub mod diagnostics;
 pub mod dynamic;
+pub mod schema;
 
 pub use diagnostics::{Diagnostic, Diagnostics, Severity};
 pub use dynamic::{cty_error_diagnostic, decode_dynamic, decode_dynamic_opt, encode_dynamic};
@@ -28,4 +29,73 @@ pub mod pb {
 #[allow(missing_docs, clippy::all, unreachable_pub)]
 pub mod goplugin {
     include!(concat!(env!("OUT_DIR"), "/plugin.rs"));
+}
+
+#[cfg(test)]
+mod wire_tests {
+    //! Field numbers of the fields this provider relies on, checked on encoded bytes (a wrong
+    //! number would silently drop the field on Terraform's side).
+    use prost::Message;
+
+    use super::pb;
+
+    fn key(field: u32, wire_type: u32) -> u8 {
+        u8::try_from((field << 3) | wire_type).unwrap()
+    }
+
+    #[test]
+    fn critical_field_numbers_match_terraform() {
+        let attr = pb::schema::Attribute {
+            write_only: true,
+            ..Default::default()
+        };
+        assert_eq!(attr.encode_to_vec(), vec![key(10, 0), 1]);
+
+        let caps = pb::ClientCapabilities {
+            deferral_allowed: false,
+            write_only_attributes_allowed: true,
+        };
+        assert_eq!(caps.encode_to_vec(), vec![key(2, 0), 1]);
+
+        let validate = pb::validate_resource_type_config::Request {
+            client_capabilities: Some(caps),
+            ..Default::default()
+        };
+        assert_eq!(validate.encode_to_vec(), vec![key(3, 2), 2, key(2, 0), 1]);
+
+        let schema = pb::get_provider_schema::Response {
+            diagnostics: vec![pb::Diagnostic::default()],
+            ..Default::default()
+        };
+        assert_eq!(schema.encode_to_vec(), vec![key(4, 2), 0]);
+
+        let plan = pb::plan_resource_change::Response {
+            requires_replace: vec![pb::AttributePath::default()],
+            ..Default::default()
+        };
+        assert_eq!(plan.encode_to_vec(), vec![key(2, 2), 0]);
+
+        let apply = pb::apply_resource_change::Response {
+            diagnostics: vec![pb::Diagnostic::default()],
+            ..Default::default()
+        };
+        assert_eq!(apply.encode_to_vec(), vec![key(3, 2), 0]);
+
+        let upgrade = pb::upgrade_resource_state::Request {
+            raw_state: Some(pb::RawState {
+                json: b"{}".to_vec(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            upgrade.encode_to_vec(),
+            vec![key(3, 2), 4, key(1, 2), 2, b'{', b'}']
+        );
+
+        let step = pb::attribute_path::Step {
+            selector: Some(pb::attribute_path::step::Selector::ElementKeyInt(1)),
+        };
+        assert_eq!(step.encode_to_vec(), vec![key(3, 0), 1]);
+    }
 }

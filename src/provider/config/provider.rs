@@ -1,0 +1,64 @@
+//! `provider "hyops"` configuration → [`ProviderSettings`]. Unknown values (possible at plan
+//! time with Terraform 1.0) are tolerated: they read as "not set" and their paths are kept so the
+//! caller can warn and defer credential errors to apply.
+
+use std::path::PathBuf;
+
+use super::reader::{Reader, Unknowns};
+use crate::cty::{Path, Value};
+use crate::engine::spec::ProviderSettings;
+use crate::tfplugin5::Diagnostics;
+
+/// Settings decoded from the provider block, with the attributes that were still unknown.
+#[derive(Debug, Clone, Default)]
+pub struct ConfiguredSettings {
+    /// the settings (unknown attributes read as `None`)
+    pub settings: ProviderSettings,
+    /// paths of attributes that were unknown when configured
+    pub unknown: Vec<Path>,
+}
+
+/// Decodes the provider configuration.
+pub fn provider_settings(config: &Value) -> Result<ConfiguredSettings, Diagnostics> {
+    let mut diags = Diagnostics::new();
+    let mut unknown = Vec::new();
+    let mut r = Reader::new(config, Unknowns::Tolerate, &mut diags, &mut unknown);
+    let settings = ProviderSettings {
+        cache_dir: r.string("cache_dir").map(PathBuf::from),
+        runtime_root: r.string("runtime_root").map(PathBuf::from),
+        gcs_credentials: r.string("gcs_credentials"),
+        gcs_credentials_file: r.string("gcs_credentials_file").map(PathBuf::from),
+        gcs_endpoint: r.string("gcs_endpoint"),
+        s3_endpoint: r.string("s3_endpoint"),
+        s3_region: r.string("s3_region"),
+        azure_storage_account: r.string("azure_storage_account"),
+        max_parallel_builds: r.u32("max_parallel_builds"),
+    };
+    if diags.has_errors() {
+        return Err(diags);
+    }
+    Ok(ConfiguredSettings { settings, unknown })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cty::Number;
+
+    #[test]
+    fn unknown_provider_values_are_tolerated_and_recorded() {
+        let cfg = Value::object([
+            ("cache_dir", Value::string("/var/cache/hyops")),
+            ("gcs_credentials", Value::Unknown),
+            ("max_parallel_builds", Value::Number(Number::from_i64(2))),
+        ]);
+        let got = provider_settings(&cfg).unwrap();
+        assert_eq!(
+            got.settings.cache_dir,
+            Some(PathBuf::from("/var/cache/hyops"))
+        );
+        assert_eq!(got.settings.gcs_credentials, None);
+        assert_eq!(got.settings.max_parallel_builds, Some(2));
+        assert_eq!(got.unknown, vec![Path::attr("gcs_credentials")]);
+    }
+}

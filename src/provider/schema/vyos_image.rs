@@ -1,0 +1,302 @@
+//! Schema of resource `hyops_vyos_image`. Argument names are the HyOps module input names, so
+//! inputs files translate one to one.
+
+use crate::cty::Type;
+use crate::tfplugin5::schema::{Attribute, Block, NestedBlock, Schema};
+
+use super::contract::computed_attributes;
+
+pub(super) fn schema() -> Schema {
+    let s = Type::String;
+    let mut attributes = vec![
+        Attribute::required(
+            "artifact_key",
+            s.clone(),
+            "Key naming the artifact in object storage, manifests and HyOps state. Pattern \
+             ^[a-z0-9][a-z0-9._-]{1,62}$, e.g. \"vyos-1.5-qcow2\".",
+        ),
+        Attribute::optional(
+            "artifact_format",
+            s.clone(),
+            "Disk format of the primary artifact: \"qcow2\" (default), \"raw\" or \"img\".",
+        ),
+        Attribute::optional(
+            "additional_formats",
+            Type::list(s.clone()),
+            "Extra published encodings of the same build, each once: \"raw.xz\", \"raw.zst\", \
+             \"raw.gz\", \"qcow2\". They appear in artifacts keyed <artifact_key>+<format>.",
+        ),
+        Attribute::optional_computed(
+            "artifact_version",
+            s.clone(),
+            "Version label of the artifact. Default: the VyOS version read from the ISO's \
+             version.json.",
+        ),
+        Attribute::required(
+            "source_iso_url",
+            s.clone(),
+            "Official URL of the VyOS ISO (http, https or file), recorded as provenance and \
+             downloaded from unless source_iso_mirror_url is set.",
+        ),
+        Attribute::optional(
+            "source_iso_mirror_url",
+            s.clone(),
+            "Pinned mirror (http, https or file) to download the ISO from instead of \
+             source_iso_url.",
+        ),
+        Attribute::required(
+            "source_iso_sha256",
+            s.clone(),
+            "SHA-256 of the ISO as 64 hex digits; a download that does not match is refused.",
+        ),
+        Attribute::optional_computed(
+            "artifact_local_path",
+            s.clone(),
+            "File path the built artifact is written to (a file, not a directory: must not end \
+             in /). Default: under the provider's cache_dir.",
+        ),
+        Attribute::optional(
+            "rebuild_if_exists",
+            Type::Bool,
+            "Rebuild even when a verified artifact already exists at artifact_local_path. \
+             Default false.",
+        ),
+        Attribute::optional(
+            "hyops_state_instance",
+            s.clone(),
+            "When set, write the HyOps state file \
+             state/modules/core__shared__vyos-image-build/instances/<name>.json under the \
+             provider's runtime_root after a successful build (a plain name: no / .. or control \
+             characters).",
+        ),
+        Attribute::optional(
+            "notes",
+            s.clone(),
+            "Free-form notes kept in state; changing them updates in place.",
+        ),
+        Attribute::optional(
+            "gcs_credentials_wo",
+            s.clone(),
+            "Google Cloud service-account JSON as a write-only argument: used for this apply and \
+             never stored in state or plan. Needs Terraform 1.11 or later; older clients use \
+             the provider's gcs_credentials_file or HYOPS_VYOS_GCS_SA_JSON instead.",
+        )
+        .sensitive()
+        .write_only(),
+        Attribute::optional(
+            "gcs_credentials_wo_version",
+            s.clone(),
+            "Version label of gcs_credentials_wo; change it to signal a rotated credential (the \
+             write-only value itself is not stored, so Terraform cannot see it change). Requires \
+             gcs_credentials_wo. Updates in place.",
+        ),
+    ];
+    attributes.extend(computed_attributes());
+
+    Schema {
+        version: 0,
+        block: Block {
+            description: "One reproducible build-and-publish of a VyOS disk image from a pinned \
+                          ISO: fetch and verify the ISO, build, smoke-verify, normalize and hash, \
+                          publish, and expose the artifact contract. Every build or publish input \
+                          forces replacement; timeouts, notes, publish.retain_on_destroy and \
+                          gcs_credentials_wo_version update in place."
+                .into(),
+            attributes,
+            block_types: vec![
+                NestedBlock::single("build", build_block()),
+                NestedBlock::single("smoke_verify", smoke_verify_block()),
+                NestedBlock::single("publish", publish_block()),
+                NestedBlock::single("timeouts", timeouts_block()),
+            ],
+        },
+    }
+}
+
+fn build_block() -> Block {
+    let s = Type::String;
+    Block {
+        description: "How the image is built.".into(),
+        block_types: vec![],
+        attributes: vec![
+            Attribute::optional(
+                "method",
+                s.clone(),
+                "Builder: \"vyos-vm-images\" (default), \"packer\" or \"command\". Environment \
+                 default: HYOPS_VYOS_ISO_BUILD_METHOD.",
+            ),
+            Attribute::optional(
+                "command",
+                s.clone(),
+                "Shell command run by method \"command\" (via /bin/bash -lc in workdir) with the \
+                 HYOPS_VYOS_* build environment; it must write HYOPS_VYOS_ARTIFACT_LOCAL_PATH. \
+                 Environment default: HYOPS_VYOS_ISO_BUILD_COMMAND.",
+            ),
+            Attribute::optional(
+                "workdir",
+                s.clone(),
+                "Working directory of the build. Default: a private directory under the cache.",
+            ),
+            Attribute::optional(
+                "disk_size_gb",
+                Type::Number,
+                "Virtual disk size in GiB, 1 to 2048. Default 10.",
+            ),
+            Attribute::optional(
+                "cloud_init",
+                Type::Bool,
+                "Install cloud-init in the image. Default true.",
+            ),
+            Attribute::optional(
+                "cloud_init_datasources",
+                Type::list(s.clone()),
+                "cloud-init datasources to enable. Default [\"NoCloud\", \"ConfigDrive\"].",
+            ),
+            Attribute::optional(
+                "guest_agent",
+                s.clone(),
+                "Guest agent installed in the image: \"qemu\" (default), \"vmware\" or \"none\".",
+            ),
+            Attribute::optional(
+                "console",
+                s.clone(),
+                "Default boot console of the image: \"kvm\" (default) or \"serial\".",
+            ),
+            Attribute::optional(
+                "allow_tcg",
+                Type::Bool,
+                "Allow software emulation (TCG) when /dev/kvm is unusable; slow. Default false; \
+                 environment HYOPS_VYOS_ALLOW_TCG=1.",
+            ),
+            Attribute::optional(
+                "skip_preflight",
+                Type::Bool,
+                "Skip the preflight checks (KVM, Proxmox host, tools). Default false.",
+            ),
+            Attribute::optional(
+                "packer_template",
+                s.clone(),
+                "Packer template for method \"packer\". Environment default: \
+                 HYOPS_VYOS_PACKER_TEMPLATE; default: the templates packaged in the provider.",
+            ),
+            Attribute::optional(
+                "packer_vars_file",
+                s.clone(),
+                "Packer variables file passed with -var-file (default: the packaged vars file).",
+            ),
+            Attribute::optional(
+                "packer_extra_args",
+                Type::list(s.clone()),
+                "Extra arguments appended to the packer build command line.",
+            ),
+            Attribute::optional(
+                "vyos_vm_images_dir",
+                s.clone(),
+                "Checkout of vyos-vm-images for method \"vyos-vm-images\". Environment default: \
+                 HYOPS_VYOS_VM_IMAGES_DIR.",
+            ),
+            Attribute::optional(
+                "environment",
+                Type::map(s),
+                "Extra environment variables for the builder process.",
+            ),
+        ],
+    }
+}
+
+fn smoke_verify_block() -> Block {
+    Block {
+        description: "Verification of the built image before it is published.".into(),
+        block_types: vec![],
+        attributes: vec![
+            Attribute::optional(
+                "command",
+                Type::String,
+                "Shell command that verifies the image (run with the HYOPS_VYOS_* build \
+                 environment); replaces the default qemu-img check.",
+            ),
+            Attribute::optional(
+                "required",
+                Type::Bool,
+                "Fail the build when verification fails. Default true; false turns a failure \
+                 into a warning.",
+            ),
+        ],
+    }
+}
+
+fn publish_block() -> Block {
+    let s = Type::String;
+    Block {
+        description: "Where the artifact is published. Without this block the image is built \
+                      locally and the contract points at the local file (published = false)."
+            .into(),
+        block_types: vec![],
+        attributes: vec![
+            Attribute::optional(
+                "repo_state_ref",
+                s.clone(),
+                "HyOps state reference of the object repository, e.g. \
+                 \"org/gcp/object-repo#vyos_artifacts\" (preferred); backend and bucket are \
+                 read from its outputs.",
+            ),
+            Attribute::optional(
+                "backend",
+                s.clone(),
+                "Storage backend: \"gcs\", \"s3\", \"azure\" or \"file\". Derived from the repo \
+                 state when omitted.",
+            ),
+            Attribute::optional(
+                "bucket",
+                s.clone(),
+                "Bucket (or Azure container) overriding the repo state; for backend \"file\" the \
+                 root directory.",
+            ),
+            Attribute::optional(
+                "prefix",
+                s.clone(),
+                "Object name prefix inside the bucket, e.g. \"images/vyos\" (relative; no .. \
+                 segments or control characters).",
+            ),
+            Attribute::optional(
+                "public_base_url",
+                s.clone(),
+                "http(s) base URL that artifact_url is built from instead of the store's own URL.",
+            ),
+            Attribute::optional(
+                "command",
+                s.clone(),
+                "Publish-command override (run via /bin/bash -lc with the HYOPS_VYOS_* \
+                 environment); prints the final artifact URL alone on stdout.",
+            ),
+            Attribute::optional("workdir", s, "Working directory of the publish command."),
+            Attribute::optional(
+                "retain_on_destroy",
+                Type::Bool,
+                "Keep the published objects and manifest when the resource is destroyed. Default \
+                 false. Updates in place.",
+            ),
+        ],
+    }
+}
+
+fn timeouts_block() -> Block {
+    Block {
+        description: "Operation time limits in Go duration syntax (e.g. \"3h\", \"1h30m\", \
+                      \"90s\"). Updates in place."
+            .into(),
+        block_types: vec![],
+        attributes: vec![
+            Attribute::optional(
+                "create",
+                Type::String,
+                "Time limit of create (build and publish). Default \"3h\".",
+            ),
+            Attribute::optional(
+                "delete",
+                Type::String,
+                "Time limit of destroy (deleting published objects). Default \"30m\".",
+            ),
+        ],
+    }
+}

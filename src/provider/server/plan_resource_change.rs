@@ -1,0 +1,36 @@
+//! PlanResourceChange: decode prior / proposed / config, apply the plan rules, encode the plan
+//! (write-only attributes nulled by the encoder).
+
+use super::{dynamic, lookup};
+use crate::provider::plan::plan_vyos_image;
+use crate::tfplugin5::pb;
+use crate::tfplugin5::pb::plan_resource_change as m;
+use crate::tfplugin5::Diagnostics;
+
+pub(crate) fn handle(req: m::Request) -> m::Response {
+    match plan(&req) {
+        Ok(resp) => resp,
+        Err(diags) => m::Response {
+            diagnostics: diags.into_pb(),
+            ..m::Response::default()
+        },
+    }
+}
+
+fn plan(req: &m::Request) -> Result<m::Response, Diagnostics> {
+    let schema = lookup::resource_schema(&req.type_name)?;
+    let prior = dynamic::decode_with(req.prior_state.as_ref(), schema, "prior state")?;
+    let proposed = dynamic::decode_with(req.proposed_new_state.as_ref(), schema, "proposed state")?;
+    let config = dynamic::decode_with(req.config.as_ref(), schema, "configuration")?;
+    let change = plan_vyos_image(&prior, &proposed, &config);
+    Ok(m::Response {
+        planned_state: Some(dynamic::encode_state(change.planned, schema)?),
+        requires_replace: change
+            .requires_replace
+            .iter()
+            .map(pb::AttributePath::from)
+            .collect(),
+        planned_private: req.prior_private.clone(),
+        ..m::Response::default()
+    })
+}
