@@ -88,7 +88,11 @@ impl Workdir {
             cli_config: cli_config.to_path_buf(),
         };
         let init = wd.run(&["init", "-input=false", "-no-color"]);
-        assert!(init.status.success(), "terraform init failed:\n{}", text(&init));
+        assert!(
+            init.status.success(),
+            "terraform init failed:\n{}",
+            text(&init)
+        );
         wd
     }
 
@@ -256,7 +260,11 @@ fn validate_accepts_a_good_configuration() {
 #[test]
 fn validate_rejects_bad_configurations_naming_the_attribute() {
     let cases: &[(&str, &str, &str)] = &[
-        (r#"artifact_key = "vyos-edge""#, r#"artifact_key = "Bad Key!""#, "artifact_key"),
+        (
+            r#"artifact_key      = "vyos-edge""#,
+            r#"artifact_key      = "Bad Key!""#,
+            "artifact_key",
+        ),
         (
             &format!(r#"source_iso_sha256 = "{SHA}""#),
             r#"source_iso_sha256 = "abc123""#,
@@ -269,13 +277,21 @@ fn validate_rejects_bad_configurations_naming_the_attribute() {
         ),
         (r#"method  = "command""#, r#"method  = "ansible""#, "method"),
         (r#"backend = "file""#, r#"backend = "dropbox""#, "backend"),
-        (r#"create = "1h30m""#, r#"create = "ninety minutes""#, "create"),
+        (
+            r#"create = "1h30m""#,
+            r#"create = "ninety minutes""#,
+            "create",
+        ),
         (
             r#"additional_formats = ["raw.xz"]"#,
             r#"additional_formats = ["raw.bz2"]"#,
             "additional_formats",
         ),
-        (r#"prefix  = "images/""#, r#"prefix  = "../escape/""#, "prefix"),
+        (
+            r#"prefix  = "images/""#,
+            r#"prefix  = "../escape/""#,
+            "prefix",
+        ),
     ];
     let base = good_resource();
     let wd = Workdir::new(&base);
@@ -297,7 +313,10 @@ fn validate_rejects_bad_configurations_naming_the_attribute() {
             all.contains(to.trim()),
             "diagnostic for {attr} does not point at the attribute:\n{all}"
         );
-        assert!(all.contains(attr), "diagnostic does not name {attr}:\n{all}");
+        assert!(
+            all.contains(attr),
+            "diagnostic does not name {attr}:\n{all}"
+        );
     }
 }
 
@@ -354,7 +373,10 @@ fn release_packaging_produces_an_installable_packed_mirror() {
             .expect("manifest"),
     )
     .expect("manifest json");
-    assert_eq!(manifest["metadata"]["protocol_versions"], serde_json::json!(["5.0"]));
+    assert_eq!(
+        manifest["metadata"]["protocol_versions"],
+        serde_json::json!(["5.0"])
+    );
 
     let cfg = out.path().join("terraformrc");
     std::fs::write(
