@@ -9,8 +9,10 @@
 //! - [`engine`]: build-and-publish over typed specs; knows nothing about Terraform.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod cli;
 pub mod cty;
 pub mod engine;
+pub mod plugin;
 pub mod provider;
 pub mod tfplugin5;
 pub mod util;

@@ -10,8 +10,10 @@
 //!   it, so schema drift is visible instead of silently dropped.
 //! - a `dynamic` value is `{"value": V, "type": T}` with T in type JSON.
 //!
+//! Numbers are written as their canonical text, except that serde_json spells a positive
+//! exponent with a sign (`1e+400`); both read back as the same number.
 //! JSON has no unknowns: [`encode_json`] refuses them (state is always wholly known).
-//! Nesting is bounded by [`MAX_DEPTH`](super::msgpack::MAX_DEPTH).
+//! Nesting is bounded by [`super::msgpack::MAX_DEPTH`].
 
 use std::collections::BTreeMap;
 
