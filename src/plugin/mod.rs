@@ -5,8 +5,9 @@
 //! unix socket in a fresh 0700 directory (loopback TCP as fallback), set up AutoMTLS pinned to
 //! Terraform's client certificate, print the one handshake line on stdout, then serve
 //! `tfplugin5.Provider` with `grpc.health.v1.Health` (`plugin` = SERVING) and go-plugin's broker,
-//! stdio and controller services until `GRPCController.Shutdown` or SIGTERM. SIGINT is ignored:
-//! Terraform forwards Ctrl-C to the whole process group and cancels through `Stop` instead.
+//! stdio and controller services until `GRPCController.Shutdown`, SIGTERM, or the parent
+//! (Terraform) disappearing. SIGINT is ignored: Terraform forwards Ctrl-C to the whole process
+//! group and cancels through `Stop` instead.
 //!
 //! Debug mode ([`ServeMode::Debug`]): plaintext on the private socket, the
 //! `TF_REATTACH_PROVIDERS` line on stdout, runs until Ctrl-C / SIGTERM / Shutdown.
@@ -106,6 +107,10 @@ where
     let version = opts.env.negotiate_version()?;
     let shutdown = CancellationToken::new();
     watch_signals(opts.mode, shutdown.clone())?;
+    if opts.mode == ServeMode::Plugin {
+        // Before the handshake line: the parent seen here is certainly Terraform.
+        watch_parent(shutdown.clone());
+    }
 
     let socket_dir = opts
         .env
@@ -148,19 +153,14 @@ where
             &address,
             tls.as_ref().map(|t| t.cert_der.as_ref()),
         ))?,
-        ServeMode::Debug => {
-            eprintln!(
-                "Provider started in debug mode. To attach Terraform or OpenTofu, export the \
-                 TF_REATTACH_PROVIDERS line printed on stdout. Ctrl-C stops it."
-            );
-            handshake::announce(&debug::reattach_line(
-                &opts.provider_address,
-                version,
-                std::process::id(),
-                &address,
-            ))?;
-        }
+        ServeMode::Debug => handshake::announce(&debug::reattach_line(
+            &opts.provider_address,
+            version,
+            std::process::id(),
+            &address,
+        ))?,
     }
+
     tracing::info!(
         network = address.network(),
         address = %address.address(),
@@ -186,6 +186,33 @@ where
     }
     tracing::info!("plugin stopped");
     result
+}
+
+/// How often the orphan watchdog looks at the parent pid.
+const PARENT_POLL: Duration = Duration::from_secs(2);
+
+/// Stop when Terraform disappears without shutting us down (killed with SIGKILL, crashed): the
+/// process gets re-parented, so the parent pid changes. Polling is used rather than
+/// `PR_SET_PDEATHSIG`, which fires when the spawning *thread* exits — routine in a Go parent.
+fn watch_parent(shutdown: CancellationToken) {
+    // SAFETY: getppid(2) has no preconditions and cannot fail.
+    let parent = unsafe { libc::getppid() };
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PARENT_POLL);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                _ = tick.tick() => {
+                    // SAFETY: as above.
+                    if unsafe { libc::getppid() } != parent {
+                        tracing::warn!("Terraform (parent process) went away, stopping");
+                        shutdown.cancel();
+                        break;
+                    }
+                }
+            }
+        }
+    });
 }
 
 /// SIGTERM stops the plugin; SIGINT stops it only in debug mode (in plugin mode Terraform sends
