@@ -1,7 +1,7 @@
 //! [`ProviderService`]: the `tfplugin5.Provider` gRPC service.
 //!
 //! Each trait method only routes: the body lives in `server/<rpc>.rs` and runs inside
-//! [`guarded`](super::server::edge::guarded) (panic → diagnostic; always `Ok`). The service holds
+//! `server::edge::guarded` (panic → diagnostic; always `Ok`). The service holds
 //! what outlives one RPC: the configured provider settings and the cancellation token that `Stop`
 //! cancels and in-flight work observes.
 

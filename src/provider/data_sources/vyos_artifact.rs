@@ -55,3 +55,58 @@ pub fn contract_to_state(
     }
     Ok(Value::Object(attrs))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cty::msgpack;
+    use crate::provider::schema::vyos_artifact_schema;
+
+    #[test]
+    fn configured_inputs_are_kept_and_the_rest_comes_from_the_contract() {
+        let contract = ArtifactContract {
+            id: "gs://b/vyos/manifest.json".into(),
+            artifact_key: "vyos-default".into(),
+            artifact_format: "qcow2".into(),
+            manifest_url: "gs://b/vyos/manifest.json".into(),
+            source_iso_sha256: "ab".repeat(32),
+            artifact_size_bytes: 7,
+            ..ArtifactContract::default()
+        };
+        let by_ref = Value::object([
+            (
+                "artifact_state_ref",
+                Value::string("core/shared/vyos-image-build#x"),
+            ),
+            ("artifact_key", Value::string("vyos-default")),
+            ("manifest_url", Value::Null),
+            ("verify", Value::Null),
+        ]);
+        let state = contract_to_state(&contract, &by_ref).unwrap();
+        assert_eq!(
+            state.get("manifest_url"),
+            Some(&Value::string("gs://b/vyos/manifest.json")),
+            "filled from the contract when not configured"
+        );
+        assert_eq!(
+            state.get("verify"),
+            Some(&Value::Null),
+            "optional input stays as configured"
+        );
+        assert_eq!(state.get("artifact_format"), Some(&Value::string("qcow2")));
+        assert!(state.is_wholly_known());
+        msgpack::encode(&state, &vyos_artifact_schema().block.implied_type()).unwrap();
+
+        let by_url = Value::object([("manifest_url", Value::string("https://h/m.json"))]);
+        let state = contract_to_state(&contract, &by_url).unwrap();
+        assert_eq!(
+            state.get("manifest_url"),
+            Some(&Value::string("https://h/m.json")),
+            "a configured manifest_url is never overwritten"
+        );
+        assert_eq!(
+            state.get("artifact_key"),
+            Some(&Value::string("vyos-default"))
+        );
+    }
+}

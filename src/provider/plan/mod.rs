@@ -2,7 +2,7 @@
 //! - create (prior null): every computed attribute unknown; optional+computed ones unknown only
 //!   when not configured.
 //! - update: computed values carried forward from prior state, unless a build or publish input
-//!   changed ([`replace`]): then `requires_replace` lists the exact attribute paths and the
+//!   changed (`replace.rs`): then `requires_replace` lists the exact attribute paths and the
 //!   computed attributes (and unconfigured optional+computed ones) become unknown.
 //! - changes only in `timeouts`, `notes`, `publish.retain_on_destroy` or
 //!   `gcs_credentials_wo_version`: in-place update, computed values kept.

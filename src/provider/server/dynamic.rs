@@ -4,10 +4,9 @@
 //! attributes first: that is the single place the protocol's "write-only values never reach
 //! state or plan" duty is carried out (STYLE rule 4).
 
-use crate::cty::{msgpack, Type, Value};
-use crate::tfplugin5::pb;
+use crate::cty::{Type, Value};
 use crate::tfplugin5::schema::Schema;
-use crate::tfplugin5::Diagnostic;
+use crate::tfplugin5::{cty_error_diagnostic, decode_dynamic_opt, encode_dynamic, pb, Diagnostic};
 
 /// Decodes `dv` (msgpack, else JSON; absent means null) as a value of type `ty`. `what` names
 /// the request field in the error.
@@ -16,23 +15,15 @@ pub(crate) fn decode(
     ty: &Type,
     what: &str,
 ) -> Result<Value, Diagnostic> {
-    let Some(dv) = dv else { return Ok(Value::Null) };
-    let decoded = if !dv.msgpack.is_empty() {
-        msgpack::decode(&dv.msgpack, ty)
-    } else if !dv.json.is_empty() {
-        crate::cty::json::decode_json(&dv.json, ty)
-    } else {
-        return Ok(Value::Null);
-    };
-    decoded.map_err(|e| {
-        Diagnostic::error(
-            format!("Cannot decode {what}"),
-            format!(
-                "The provider could not read the {what} Terraform sent: {e}. This usually means \
-                 the provider binary and the schema Terraform cached disagree; run `terraform \
-                 init` again."
-            ),
-        )
+    decode_dynamic_opt(dv, ty).map_err(|e| {
+        let mut d = cty_error_diagnostic(format!("Cannot decode {what}"), &e);
+        d.detail = format!(
+            "{}. The provider could not read the {what} Terraform sent; this usually means the \
+             provider binary and the schema Terraform cached disagree: run `terraform init` \
+             again.",
+            d.detail
+        );
+        d
     })
 }
 
@@ -48,22 +39,8 @@ pub(crate) fn decode_with(
 /// Encodes a state or plan of `schema`, nulling its write-only attributes first.
 pub(crate) fn encode_state(value: Value, schema: &Schema) -> Result<pb::DynamicValue, Diagnostic> {
     let value = null_write_only(value, schema);
-    encode(&value, &schema.block.implied_type())
-}
-
-/// Encodes any value (use [`encode_state`] for states and plans).
-pub(crate) fn encode(value: &Value, ty: &Type) -> Result<pb::DynamicValue, Diagnostic> {
-    msgpack::encode(value, ty)
-        .map(|bytes| pb::DynamicValue {
-            msgpack: bytes,
-            json: Vec::new(),
-        })
-        .map_err(|e| {
-            Diagnostic::error(
-                "Provider bug: cannot encode value",
-                format!("terraform-provider-hyops produced a value it cannot encode: {e}"),
-            )
-        })
+    encode_dynamic(&value, &schema.block.implied_type())
+        .map_err(|e| cty_error_diagnostic("Provider bug: cannot encode the new state", &e))
 }
 
 /// `value` with every write-only attribute of `schema` set to null (a null value stays null).

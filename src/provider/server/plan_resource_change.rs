@@ -23,6 +23,14 @@ fn plan(req: &m::Request) -> Result<m::Response, Diagnostics> {
     let proposed = dynamic::decode_with(req.proposed_new_state.as_ref(), schema, "proposed state")?;
     let config = dynamic::decode_with(req.config.as_ref(), schema, "configuration")?;
     let change = plan_vyos_image(&prior, &proposed, &config);
+    if !change.requires_replace.is_empty() {
+        let paths: Vec<String> = change
+            .requires_replace
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        tracing::debug!(requires_replace = ?paths, "plan forces replacement");
+    }
     Ok(m::Response {
         planned_state: Some(dynamic::encode_state(change.planned, schema)?),
         requires_replace: change

@@ -1,9 +1,9 @@
 //! Static configuration rules (what `terraform validate` reports), one rule per file.
 //!
 //! A rule is a value with a plain description (docs can list it) and a check. Attribute rules
-//! ([`AttrRule`]) see one known, non-null value; object rules ([`ObjectRule`]) see a whole block
-//! (mutually exclusive / required-together attributes). The tables in [`image`], [`artifact`] and
-//! [`provider`] bind rules to attribute paths.
+//! (`AttrRule`) see one known, non-null value; object rules (`ObjectRule`) see a whole block
+//! (mutually exclusive / required-together attributes). The tables in `image.rs`, `artifact.rs` and
+//! `provider.rs` bind rules to attribute paths.
 //!
 //! Every problem is an error [`Diagnostic`] at the exact attribute path (`build.method`,
 //! `additional_formats[1]`), saying what to write instead. **Unknown values always pass**: a rule
