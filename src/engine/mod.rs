@@ -4,3 +4,6 @@
 pub mod contract;
 pub mod progress;
 pub mod spec;
+pub mod artifact;
+pub mod hash;
+pub mod iso;
