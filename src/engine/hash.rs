@@ -119,7 +119,11 @@ pub fn hash_prefix_into(
     let mut file = file.take(limit);
     let mut fed = 0u64;
     let md5 = hasher.md5.is_some();
-    let mut reused = if md5 { Vec::new() } else { vec![0u8; BLOCK_SIZE] };
+    let mut reused = if md5 {
+        Vec::new()
+    } else {
+        vec![0u8; BLOCK_SIZE]
+    };
     loop {
         if cancel.is_cancelled() {
             return Err(HashError::Cancelled);
