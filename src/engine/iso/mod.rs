@@ -14,6 +14,8 @@
 
 mod cache;
 mod fetch;
+mod local;
+mod part;
 mod redact;
 mod version;
 
@@ -307,17 +309,17 @@ async fn download_one(
         .message(Stage::Fetch, &format!("downloading {shown}"));
     let digests = match source {
         Source::Http(url) => fetcher.fetch_http(url, entry, ctx).await?,
-        Source::File(path) => fetch::fetch_file(path, entry, ctx).await?,
+        Source::File(path) => local::fetch_file(path, entry, ctx).await?,
     };
     if digests.sha256 != sha256 {
-        fetch::discard_part(entry);
+        part::discard_part(entry);
         return Err(IsoError::Mismatch {
             url: shown,
             expected: sha256.to_string(),
             actual: digests.sha256,
         });
     }
-    fetch::commit_part(entry)?;
+    part::commit_part(entry)?;
     cache::record_verified(entry, sha256).map_err(IsoError::Cache)?;
     tracing::info!(sha256, bytes = digests.size, "ISO verified");
     Ok(())
@@ -336,7 +338,7 @@ async fn rehash(
         move || hash::hash_file(&path, false, &cancel)
     };
     // hash_file has no byte counter; report start and end only.
-    match fetch::run_with_progress(job, &counter, total, progress).await {
+    match local::run_with_progress(job, &counter, total, progress).await {
         Ok(Ok(digests)) => Ok(digests.sha256),
         Ok(Err(HashError::Cancelled)) => Err(IsoError::Cancelled),
         Ok(Err(e)) => Err(IsoError::Cache(e.to_string())),
