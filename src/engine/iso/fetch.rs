@@ -1,4 +1,4 @@
-//! Streams one source (http, https or file) into `<sha>.iso.part` while hashing in the same pass.
+//! Streams one http(s) source into `<sha>.iso.part` while hashing in the same pass.
 //!
 //! HTTP: redirects are followed by hand (so a chain can be checked and logged redacted) up to
 //! [`FetchOptions::max_redirects`], and once a chain has touched https it never continues over

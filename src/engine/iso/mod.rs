@@ -334,10 +334,9 @@ async fn rehash(
     let counter = Arc::new(AtomicU64::new(0));
     let total = std::fs::metadata(path).ok().map(|m| m.len());
     let job = {
-        let (path, cancel) = (path.to_path_buf(), cancel.clone());
-        move || hash::hash_file(&path, false, &cancel)
+        let (path, cancel, counter) = (path.to_path_buf(), cancel.clone(), counter.clone());
+        move || hash::hash_file_counted(&path, false, &cancel, &counter)
     };
-    // hash_file has no byte counter; report start and end only.
     match local::run_with_progress(job, &counter, total, progress).await {
         Ok(Ok(digests)) => Ok(digests.sha256),
         Ok(Err(HashError::Cancelled)) => Err(IsoError::Cancelled),
