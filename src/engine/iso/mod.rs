@@ -2,15 +2,19 @@
 //! digest and read its `/version.json`.
 //!
 //! [`acquire`] tries the mirror first (when set), then the source URL; http, https and `file://` are
-//! accepted. A warm cache costs no network I/O and no re-hash (see [`cache`](self) layout: a
-//! `.verified` record keyed on size, mtime and inode); `reverify` forces a full re-hash. Concurrent
-//! acquires of one ISO, in one process or many, download it once: the loser of the per-sha256
-//! `flock` waits and then finds the verified file. A mismatching download is deleted and reported
-//! with both digests. Knows no builder and nothing about Terraform.
+//! accepted. Cache layout under `<cache_dir>/iso/` (directory 0700, files 0600): `<sha>.iso` (only
+//! ever created by an atomic rename), `<sha>.iso.verified` (the verified sha256 with the file's
+//! size, mtime and inode), `<sha>.iso.part` + `.part.json` (an interrupted download and its
+//! validator), `<sha>.lock`. A warm cache costs no network I/O and no re-hash while the verified
+//! record matches the file; `reverify` forces a full re-hash. Concurrent acquires of one ISO, in one
+//! process or many, download it once: the loser of the per-sha256 `flock` waits, then finds the
+//! verified file. A mismatching download is deleted and reported with both digests. Knows no
+//! builder and nothing about Terraform.
 //!
-//! Costly caveats: an interrupted download leaves `<sha>.iso.part` (0600, in the 0700 cache dir) on
-//! purpose so the next acquire resumes it; it is removed on completion or on mismatch. URLs are
-//! redacted ([`redact_url`]) in every log line and error.
+//! Costly caveats: an interrupted or cancelled download leaves `<sha>.iso.part` on purpose so the
+//! next acquire resumes it (at most one per ISO; removed on completion or mismatch). Lock files are
+//! never deleted (that would race with waiters). URLs are redacted ([`redact_url`]) in every log
+//! line and error.
 
 mod cache;
 mod fetch;
