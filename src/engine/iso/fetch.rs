@@ -29,7 +29,7 @@ use crate::engine::hash::{self, FileDigests, Hasher};
 use crate::engine::progress::{Progress, Stage};
 
 /// Network behaviour of ISO downloads.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FetchOptions {
     /// Attempts per source, the first included (default 5).
     pub max_attempts: u32,
@@ -45,6 +45,20 @@ pub struct FetchOptions {
     pub read_timeout: Duration,
     /// Extra PEM root certificates trusted besides the system roots (private mirrors, tests).
     pub extra_root_certs_pem: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for FetchOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FetchOptions")
+            .field("max_attempts", &self.max_attempts)
+            .field("initial_backoff", &self.initial_backoff)
+            .field("max_backoff", &self.max_backoff)
+            .field("max_redirects", &self.max_redirects)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .field("extra_root_certs", &self.extra_root_certs_pem.len())
+            .finish()
+    }
 }
 
 impl Default for FetchOptions {

@@ -41,8 +41,8 @@ use cache::{CacheState, Entry, LockError};
 /// Environment variable overriding the default cache directory.
 pub const CACHE_DIR_ENV: &str = "HYOPS_VYOS_ISO_CACHE_DIR";
 
-/// What to acquire.
-#[derive(Debug, Clone)]
+/// What to acquire. `Debug` redacts the URLs.
+#[derive(Clone)]
 pub struct IsoRequest {
     /// `source_iso_url`: provenance, and the download URL when no mirror is set (http, https, file).
     pub source_url: String,
@@ -56,6 +56,19 @@ pub struct IsoRequest {
     pub reverify: bool,
     /// Network behaviour (retries, timeouts, redirects, extra roots).
     pub fetch: FetchOptions,
+}
+
+impl std::fmt::Debug for IsoRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IsoRequest")
+            .field("source_url", &redact_url(&self.source_url))
+            .field("mirror_url", &self.mirror_url.as_deref().map(redact_url))
+            .field("sha256", &self.sha256)
+            .field("cache_dir", &self.cache_dir)
+            .field("reverify", &self.reverify)
+            .field("fetch", &self.fetch)
+            .finish()
+    }
 }
 
 impl IsoRequest {
@@ -437,6 +450,15 @@ mod tests {
         assert_eq!(normalize_sha256(&upper).unwrap(), "ab".repeat(32));
         assert!(normalize_sha256("abc").is_err());
         assert!(normalize_sha256(&"zz".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn request_debug_redacts_urls() {
+        let mut req = IsoRequest::new("https://u:pw@h/a.iso?sig=s3cret", "ab".repeat(32), "/c");
+        req.mirror_url = Some("http://h/m.iso?token=t0ken".into());
+        let shown = format!("{req:?}");
+        assert!(!shown.contains("s3cret") && !shown.contains("pw") && !shown.contains("t0ken"));
+        assert!(shown.contains("https://***@h/a.iso?***"), "{shown}");
     }
 
     #[test]
