@@ -1,6 +1,9 @@
 //! The build-and-publish engine. Knows nothing about Terraform, cty or gRPC: it takes typed specs
 //! ([`spec`]) and returns contract types ([`contract`]).
 
+pub mod artifact;
 pub mod contract;
+pub mod hash;
+pub mod iso;
 pub mod progress;
 pub mod spec;
