@@ -4,3 +4,4 @@
 pub mod contract;
 pub mod progress;
 pub mod spec;
+pub mod supervisor;
