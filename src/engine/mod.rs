@@ -1,7 +1,10 @@
 //! The build-and-publish engine. Knows nothing about Terraform, cty or gRPC: it takes typed specs
 //! ([`spec`]) and returns contract types ([`contract`]).
 
+pub mod build;
 pub mod contract;
+pub mod duration;
+pub mod env;
 pub mod progress;
 pub mod spec;
 pub mod supervisor;
