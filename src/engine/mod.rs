@@ -5,6 +5,7 @@ pub mod build;
 pub mod contract;
 pub mod duration;
 pub mod env;
+pub mod preflight;
 pub mod progress;
 pub mod spec;
 pub mod supervisor;
