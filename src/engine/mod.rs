@@ -1,10 +1,13 @@
 //! The build-and-publish engine. Knows nothing about Terraform, cty or gRPC: it takes typed specs
 //! ([`spec`]) and returns contract types ([`contract`]).
 
+pub mod artifact;
 pub mod build;
 pub mod contract;
 pub mod duration;
 pub mod env;
+pub mod hash;
+pub mod iso;
 pub mod preflight;
 pub mod progress;
 pub mod spec;
