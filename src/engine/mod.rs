@@ -3,6 +3,7 @@
 
 pub mod artifact;
 pub mod build;
+pub mod cache;
 pub mod contract;
 pub mod duration;
 pub mod env;
@@ -12,3 +13,4 @@ pub mod preflight;
 pub mod progress;
 pub mod spec;
 pub mod supervisor;
+pub mod verify;
