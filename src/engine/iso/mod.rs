@@ -399,7 +399,8 @@ mod tests {
 
     #[test]
     fn default_cache_dir_table() {
-        let cases: [(&[(&str, &str)], Option<&str>); 5] = [
+        type Vars<'a> = &'a [(&'a str, &'a str)];
+        let cases: [(Vars, Option<&str>); 5] = [
             (&[(CACHE_DIR_ENV, "/c"), ("HOME", "/h")], Some("/c")),
             (
                 &[("XDG_CACHE_HOME", "/x"), ("HOME", "/h")],
