@@ -169,9 +169,9 @@ pub struct RecordFile {
     pub virtual_size: u64,
     /// sha256 (hex)
     pub sha256: String,
-    /// crc32c (base64, as GCS spells it)
-    pub crc32c: String,
-    /// md5 (base64), when computed
+    /// crc32c (Castagnoli) of the file
+    pub crc32c: u32,
+    /// md5 (lowercase hex), when computed
     pub md5: Option<String>,
     /// modification time (ns since the epoch) when recorded
     pub mtime_ns: i128,
