@@ -139,6 +139,13 @@ fn engine_env(spec: &ImageSpec) -> EngineEnv {
 /// Entry point: `args` is the process argv (the program name first, as `std::env::args_os()`
 /// yields it) or just the arguments after it.
 pub fn run(args: Vec<OsString>) -> ExitCode {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    run_to(args, &mut out)
+}
+
+/// [`run`] with the contract JSON written to `out` instead of stdout (tests, embedding).
+pub fn run_to(args: Vec<OsString>, out: &mut dyn std::io::Write) -> ExitCode {
     let command = match parse_args(args) {
         Ok(c) => c,
         Err(e) => {
@@ -152,7 +159,7 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Validate { config } => validate(&config),
-        Command::Apply { config, verbose } => apply(&config, verbose),
+        Command::Apply { config, verbose } => apply(&config, verbose, out),
     }
 }
 
@@ -188,7 +195,7 @@ fn init_logging(verbose: bool) {
         .try_init();
 }
 
-fn apply(config: &Path, verbose: bool) -> ExitCode {
+fn apply(config: &Path, verbose: bool, out: &mut dyn std::io::Write) -> ExitCode {
     init_logging(verbose);
     let spec = match load_spec(config) {
         Ok(s) => s,
@@ -220,10 +227,13 @@ fn apply(config: &Path, verbose: bool) -> ExitCode {
                     eprintln!("warning: {w}");
                 }
                 match serde_json::to_string_pretty(&outcome.contract) {
-                    Ok(json) => {
-                        println!("{json}");
-                        ExitCode::SUCCESS
-                    }
+                    Ok(json) => match writeln!(out, "{json}").and_then(|_| out.flush()) {
+                        Ok(()) => ExitCode::SUCCESS,
+                        Err(e) => {
+                            eprintln!("error: cannot write the contract: {e}");
+                            ExitCode::from(1)
+                        }
+                    },
                     Err(e) => {
                         eprintln!("error: cannot encode the contract: {e}");
                         ExitCode::from(1)
