@@ -2,8 +2,18 @@
 //! ([`spec`]) and returns contract types ([`contract`]).
 
 pub mod artifact;
+pub mod build;
+pub mod cache;
 pub mod contract;
+pub mod create;
+pub mod duration;
+pub mod env;
+pub mod error;
 pub mod hash;
 pub mod iso;
+pub mod preflight;
 pub mod progress;
 pub mod spec;
+pub mod supervisor;
+pub mod validate;
+pub mod verify;
