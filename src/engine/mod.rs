@@ -2,5 +2,8 @@
 //! ([`spec`]) and returns contract types ([`contract`]).
 
 pub mod contract;
+pub mod credentials;
+pub mod hyops_state;
 pub mod progress;
+pub mod publish;
 pub mod spec;
