@@ -12,16 +12,24 @@ pub mod azure;
 pub mod command;
 mod error;
 pub mod file;
+mod flow;
 pub mod gcs;
 pub mod layout;
 mod objstore;
+mod remote;
 mod retry;
 pub mod s3;
 mod store;
+mod target;
 
 pub use error::PublishError;
+pub use flow::{publish, LocalFile, ManifestMeta, PublishedFile, PublishedSet};
+pub use remote::{
+    delete_published, fetch_manifest, redact_url, store_for_uri, verify_published, Verification,
+};
 pub use retry::RetryConfig;
 pub use store::{PutOutcome, RemoteObject, Store, UploadSource};
+pub use target::{PublishTarget, StoreSettings};
 
 /// Reads a response body up to `limit` bytes, refusing larger ones.
 pub(crate) async fn read_limited(
