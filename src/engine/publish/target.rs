@@ -225,9 +225,10 @@ impl PublishTarget {
                 PublishError::Config(format!("public_base_url {u:?} is not a URL: {e}"))
             })?;
         }
-        let gcs_account = if backend == Backend::Gcs && command.is_none() {
-            Some(settings.credentials.resolve()?)
-        } else if command.is_some() && settings.credentials.is_set() {
+        // GCS needs a credential; a command gets one (by path) only when one is configured.
+        let needs = backend == Backend::Gcs && command.is_none();
+        let offered = command.is_some() && settings.credentials.is_set();
+        let gcs_account = if needs || offered {
             Some(settings.credentials.resolve()?)
         } else {
             None

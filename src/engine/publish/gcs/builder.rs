@@ -107,9 +107,9 @@ impl GcsBuilder {
             .trim_end_matches('/')
             .to_owned();
         require_secure("gcs_endpoint", &endpoint)?;
-        let account = self.account.ok_or_else(|| {
-            PublishError::Credentials(crate::engine::credentials::CredentialError::Missing)
-        })?;
+        let account = self.account.ok_or(PublishError::Credentials(
+            crate::engine::credentials::CredentialError::Missing,
+        ))?;
         require_secure("token_uri", account.token_uri())?;
         if self.chunk_size == 0 || self.chunk_size % CHUNK_GRANULARITY != 0 {
             return Err(PublishError::Config(format!(
