@@ -131,7 +131,7 @@ impl EngineEnv {
             self.runtime_root = v.clone();
         }
         if let Some(v) = &p.gcs_credentials {
-            self.gcs_credentials = Some(GcsCredentials::new(v.clone()));
+            self.gcs_credentials = Some(GcsCredentials::new(v.expose_secret().to_string()));
         }
         if let Some(v) = &p.gcs_credentials_file {
             self.gcs_credentials_file = Some(v.clone());

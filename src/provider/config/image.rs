@@ -44,7 +44,7 @@ impl ImageConfig {
     pub fn effective_settings(&self, provider: &ProviderSettings) -> ProviderSettings {
         let mut settings = provider.clone();
         if let Some(secret) = &self.gcs_credentials_wo {
-            settings.gcs_credentials = Some(secret.expose().to_string());
+            settings.gcs_credentials = Some(secret.expose().to_string().into());
             settings.gcs_credentials_file = None;
         }
         settings
@@ -265,7 +265,7 @@ mod tests {
             gcs_credentials_file: Some(PathBuf::from("/k.json")),
             ..ProviderSettings::default()
         });
-        assert_eq!(settings.gcs_credentials.as_deref(), Some("{\"k\":1}"));
+        assert_eq!(settings.gcs_credentials.as_ref().map(|s| s.expose_secret()), Some("{\"k\":1}"));
         assert_eq!(settings.gcs_credentials_file, None);
     }
 
