@@ -1,4 +1,4 @@
-//! Bench helper for `bench/iso_fetch.sh` (not part of the provider):
+//! Bench helper for `bench/run.sh` (scenarios 1b and 4; not part of the provider):
 //!
 //! - `hashbench hash FILE [--md5]`: one-pass digests of FILE with the engine's hasher;
 //! - `hashbench fetch URL SHA256 CACHE_DIR`: one `acquire` of an ISO into CACHE_DIR.

@@ -265,7 +265,10 @@ mod tests {
             gcs_credentials_file: Some(PathBuf::from("/k.json")),
             ..ProviderSettings::default()
         });
-        assert_eq!(settings.gcs_credentials.as_ref().map(|s| s.expose_secret()), Some("{\"k\":1}"));
+        assert_eq!(
+            settings.gcs_credentials.as_ref().map(|s| s.expose_secret()),
+            Some("{\"k\":1}")
+        );
         assert_eq!(settings.gcs_credentials_file, None);
     }
 
