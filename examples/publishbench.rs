@@ -8,7 +8,8 @@
 //!   spec's `publish` target. Prints one JSON line (manifest URL, uploaded count, seconds).
 //! - `publishbench upload FILE OBJECT`: one `put_file_if_absent` of FILE to the GCS bucket named by
 //!   `BENCH_GCS_BUCKET`; digests are computed first (timed separately) so `upload_secs` is the
-//!   transfer plus the store's post-upload verification only.
+//!   transfer plus the store's post-upload verification only. `BENCH_GCS_CHUNK_MIB` overrides the
+//!   resumable chunk size (default: the store's, 8 MiB) to show its effect.
 //!
 //! GCS settings come from the same environment as the provider's fallbacks
 //! (`HYOPS_GCS_ENDPOINT`, `HYOPS_VYOS_GCS_SA_JSON_FILE`).
@@ -137,7 +138,13 @@ async fn upload(file: &Path, object: &str) -> Result<String, BoxError> {
         bucket: Some(bucket),
         ..Default::default()
     };
-    let settings = StoreSettings::from_provider(&ProviderSettings::default());
+    let mut settings = StoreSettings::from_provider(&ProviderSettings::default());
+    if let Ok(mib) = std::env::var("BENCH_GCS_CHUNK_MIB") {
+        let mib: u64 = mib
+            .parse()
+            .map_err(|_| "BENCH_GCS_CHUNK_MIB is not a number")?;
+        settings.gcs_chunk_size = Some(mib << 20);
+    }
     let target = PublishTarget::resolve(&spec, &settings, None)?;
     let store = target.store()?;
     let src = UploadSource {
