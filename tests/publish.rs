@@ -565,6 +565,39 @@ async fn gcs_existing_different_object_is_not_overwritten() {
     .expect("test timed out");
 }
 
+#[tokio::test]
+async fn gcs_server_refuses_data_that_does_not_match_the_declared_checksums() {
+    let Some(stack) = GcsStack::start().await else {
+        return;
+    };
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = tempfile::tempdir().unwrap();
+        let f = make_file(work.path(), "c.qcow2", "qcow2", 700_000, 51);
+        let target = PublishTarget::resolve(&stack.spec("crc/"), &stack.settings(), None).unwrap();
+        let store = target.store().unwrap();
+        let src = UploadSource {
+            path: &f.path,
+            size: f.size,
+            sha256: &f.sha256,
+            crc32c: f.crc32c ^ 1,
+            md5: None,
+            content_type: "application/octet-stream",
+        };
+        let err = store
+            .put_file_if_absent("crc/x.qcow2", &src, &CancellationToken::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PublishError::Refused { .. }), "{err:?}");
+        assert!(err.to_string().to_lowercase().contains("crc32c"), "{err}");
+        assert!(matches!(
+            store.head("crc/x.qcow2").await,
+            Err(PublishError::NotFound { .. })
+        ));
+    })
+    .await
+    .expect("test timed out");
+}
+
 /// The base64 body of a PEM key (what must never leak), first line of it.
 fn key_body(pem: &str) -> &str {
     pem.lines().nth(1).unwrap()
