@@ -49,7 +49,8 @@ fn group_gone(pgid: i32) -> bool {
 }
 
 async fn wait_for_file(path: &Path) -> String {
-    for _ in 0..1000 {
+    // Generous: the machine may be busy compiling.
+    for _ in 0..6000 {
         if let Ok(text) = std::fs::read_to_string(path) {
             if text.ends_with('\n') {
                 return text;
@@ -123,8 +124,10 @@ async fn timeout_terminates_group_and_reports_log_tail() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display();
     let script = format!("echo $$ > {d}/leader; echo progress-line-before-hang; sleep 300");
-    let spec = CommandSpec::bash_script(script, "slow", dir.path().join("log"))
-        .timeout(Duration::from_millis(500))
+    // Generous timeout: the leader must have written its pid before it passes.
+    let spec = CommandSpec::program("/bin/bash", dir.path().join("log"))
+        .args(["-c", &script])
+        .timeout(Duration::from_secs(8))
         .grace(Duration::from_millis(300));
     let err = supervisor::run(&spec, &CancellationToken::new())
         .await
@@ -1043,7 +1046,7 @@ async fn create_timeout_terminates_builder() {
     let f = create_fixture();
     let d = f.dir.path().display();
     let mut spec = f.spec(&format!("echo $$ > {d}/leader; sleep 300"));
-    spec.timeouts.create = Some("5s".into());
+    spec.timeouts.create = Some("15s".into());
     // Its own build slot (no queueing behind other tests' builds) so the builder starts well
     // before the timeout.
     let env = f.env().with_max_parallel_builds(97);
