@@ -91,7 +91,7 @@ pub async fn create(
         }
     };
     match result {
-        Err(e) if op.is_cancelled() || e.from_cancellation() => {
+        Err(e) if op.is_cancelled() || e.caused_by_cancellation() => {
             let stage = stage.get();
             tracing::info!(stage, timed_out, "create stopped: {e}");
             if timed_out {
@@ -324,7 +324,10 @@ async fn build_fresh(
         } else {
             None
         };
-        return Err(EngineError::Build { error, kept });
+        return Err(EngineError::Build {
+            error: Box::new(error),
+            kept,
+        });
     }
 
     stage.set(Stage::Verify);

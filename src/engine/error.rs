@@ -60,7 +60,7 @@ pub enum EngineError {
     #[error("build failed: {error}{}", .kept.as_ref().map(|p| format!(" (work directory kept at {p})")).unwrap_or_default())]
     Build {
         /// the builder's error (log tail inside)
-        error: BuildError,
+        error: Box<BuildError>,
         /// work directory kept for debugging (packer's stage-1 disk)
         kept: Option<String>,
     },
@@ -139,7 +139,7 @@ impl EngineError {
     }
 
     /// Whether this error came from a cancelled token (any layer).
-    pub(crate) fn from_cancellation(&self) -> bool {
+    pub(crate) fn caused_by_cancellation(&self) -> bool {
         match self {
             EngineError::Cancelled { .. } | EngineError::Iso(IsoError::Cancelled) => true,
             EngineError::Build { error, .. } => error.is_cancelled(),
