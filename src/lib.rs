@@ -9,5 +9,6 @@
 //! - [`engine`]: build-and-publish over typed specs; knows nothing about Terraform.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod cli;
 pub mod cty;
 pub mod engine;

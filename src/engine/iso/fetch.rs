@@ -1,0 +1,712 @@
+//! Streams one source (http, https or file) into `<sha>.iso.part` while hashing in the same pass.
+//!
+//! HTTP: redirects are followed by hand (so a chain can be checked and logged redacted) up to
+//! [`FetchOptions::max_redirects`], and once a chain has touched https it never continues over
+//! plain http. Transient failures (connect errors, timeouts, a body cut mid-way, 408/429/5xx) are
+//! retried with exponential backoff up to [`FetchOptions::max_attempts`]; a cut transfer resumes with
+//! `Range` + `If-Range` (strong ETag, else Last-Modified, kept in the `.part.json` sidecar): a 206
+//! appends after re-hashing the kept prefix, a 200 means the server ignored the range (or the
+//! validator changed) and the body is taken from byte 0. Without a validator nothing is resumed.
+//!
+//! The network side runs on the async runtime; writing and hashing run on a blocking thread fed
+//! through a bounded channel, so the two overlap. Knows nothing about the cache's trust rules.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{self, HeaderMap};
+use reqwest::{Response, StatusCode};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use super::cache::{self, Entry};
+use super::redact::redact;
+use super::IsoError;
+use crate::engine::hash::{self, FileDigests, Hasher, BLOCK_SIZE};
+use crate::engine::progress::{Progress, Stage};
+
+/// Network behaviour of ISO downloads.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// Attempts per source, the first included (default 5).
+    pub max_attempts: u32,
+    /// Backoff before the second attempt; doubles each time (default 1 s).
+    pub initial_backoff: Duration,
+    /// Backoff ceiling, also applied to `Retry-After` (default 30 s).
+    pub max_backoff: Duration,
+    /// Redirect hops followed (default 10).
+    pub max_redirects: usize,
+    /// TCP/TLS connect timeout (default 30 s).
+    pub connect_timeout: Duration,
+    /// Longest silence while reading a response (default 60 s).
+    pub read_timeout: Duration,
+    /// Extra PEM root certificates trusted besides the system roots (private mirrors, tests).
+    pub extra_root_certs_pem: Vec<Vec<u8>>,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions {
+            max_attempts: 5,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(30),
+            max_redirects: 10,
+            connect_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(60),
+            extra_root_certs_pem: Vec::new(),
+        }
+    }
+}
+
+/// Channel depth between the network task and the writer thread (chunks of ~16 KiB each).
+const WRITE_QUEUE: usize = 64;
+/// Bytes between progress reports.
+const PROGRESS_STEP: u64 = 16 << 20;
+
+/// What the `.part.json` sidecar remembers about an interrupted download.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+struct PartMeta {
+    /// sha256 of the requested URL (the URL itself may hold secrets)
+    url_key: String,
+    /// the `If-Range` value: a strong ETag or a Last-Modified date
+    validator: String,
+}
+
+/// Mutable per-acquire state shared with the caller.
+pub(super) struct Ctx<'a> {
+    pub(super) cancel: &'a CancellationToken,
+    pub(super) progress: &'a dyn Progress,
+    /// body bytes received over the network (or copied from a file) in this acquire
+    pub(super) downloaded: u64,
+}
+
+/// One attempt's failure, by what to do next.
+enum Attempt {
+    /// Give up on this source.
+    Fatal(IsoError),
+    /// Try again after a backoff (or the server's `Retry-After`).
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
+    /// Try again at once (the resume state was dropped).
+    RetryNow(String),
+}
+
+impl From<IsoError> for Attempt {
+    fn from(e: IsoError) -> Self {
+        Attempt::Fatal(e)
+    }
+}
+
+/// An HTTP client configured by [`FetchOptions`].
+pub(super) struct Fetcher {
+    client: reqwest::Client,
+    opts: FetchOptions,
+}
+
+impl Fetcher {
+    pub(super) fn new(opts: &FetchOptions) -> Result<Fetcher, IsoError> {
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(opts.connect_timeout)
+            .read_timeout(opts.read_timeout)
+            .user_agent(concat!(
+                "terraform-provider-hyops/",
+                env!("CARGO_PKG_VERSION")
+            ));
+        let mut extra = Vec::new();
+        for pem in &opts.extra_root_certs_pem {
+            extra.push(reqwest::Certificate::from_pem(pem).map_err(|e| {
+                IsoError::Invalid(format!("extra root certificate is not valid PEM: {e}"))
+            })?);
+        }
+        if !extra.is_empty() {
+            builder = builder.tls_certs_merge(extra);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| IsoError::Invalid(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Fetcher {
+            client,
+            opts: opts.clone(),
+        })
+    }
+
+    /// Downloads `url` into `entry.part` (resuming when possible) and returns its digests.
+    pub(super) async fn fetch_http(
+        &self,
+        url: &Url,
+        entry: &Entry,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<FileDigests, IsoError> {
+        let shown = redact(url);
+        let key = url_key(url);
+        let cancel = ctx.cancel;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let resume = resume_point(entry, &key);
+            let outcome = tokio::select! {
+                () = cancel.cancelled() => Err(Attempt::Fatal(IsoError::Cancelled)),
+                r = self.attempt(url, &key, entry, resume, ctx) => r,
+            };
+            let (reason, after) = match outcome {
+                Ok(digests) => return Ok(digests),
+                Err(Attempt::Fatal(e)) => return Err(e),
+                Err(Attempt::RetryNow(reason)) => (reason, Some(Duration::ZERO)),
+                Err(Attempt::Retry { reason, after }) => (reason, after),
+            };
+            if attempt >= self.opts.max_attempts {
+                return Err(IsoError::Transient {
+                    url: shown,
+                    attempts: attempt,
+                    reason,
+                });
+            }
+            let delay = after
+                .unwrap_or_else(|| backoff(self.opts.initial_backoff, attempt))
+                .min(self.opts.max_backoff);
+            tracing::warn!(url = %shown, attempt, ?delay, %reason, "ISO download attempt failed; retrying");
+            ctx.progress.message(
+                Stage::Fetch,
+                &format!("attempt {attempt} failed ({reason}); retrying in {delay:?}"),
+            );
+            tokio::select! {
+                () = cancel.cancelled() => return Err(IsoError::Cancelled),
+                () = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        url: &Url,
+        key: &str,
+        entry: &Entry,
+        resume: Option<(u64, String)>,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<FileDigests, Attempt> {
+        let resp = self.send(url, resume.as_ref()).await?;
+        let status = resp.status();
+        let shown = redact(resp.url());
+        let (start, total) = match (status, &resume) {
+            (StatusCode::PARTIAL_CONTENT, Some((offset, _))) => {
+                match parse_content_range(resp.headers()) {
+                    Some((first, total)) if first == *offset => (first, total),
+                    other => {
+                        discard_part(entry);
+                        return Err(Attempt::RetryNow(format!(
+                            "server answered a range from {offset} with {other:?}; restarting"
+                        )));
+                    }
+                }
+            }
+            (StatusCode::OK, _) => {
+                if resume.is_some() {
+                    tracing::info!(url = %shown, "server ignored Range or the file changed; restarting from byte 0");
+                    ctx.progress
+                        .message(Stage::Fetch, "server sent the whole file; restarting");
+                }
+                (0, resp.content_length())
+            }
+            (StatusCode::RANGE_NOT_SATISFIABLE, Some(_)) => {
+                discard_part(entry);
+                return Err(Attempt::RetryNow(
+                    "range not satisfiable; restarting".into(),
+                ));
+            }
+            (s, _) if is_transient(s) => {
+                return Err(Attempt::Retry {
+                    reason: format!("HTTP {s}"),
+                    after: retry_after(resp.headers()),
+                })
+            }
+            (s, _) => {
+                return Err(Attempt::Fatal(IsoError::Http {
+                    url: shown,
+                    status: s.as_u16(),
+                }))
+            }
+        };
+        let hasher = if start == 0 {
+            begin_part(entry, key, resp.headers())?;
+            Hasher::new(false)
+        } else {
+            ctx.progress
+                .message(Stage::Fetch, &format!("resuming at byte {start}"));
+            rehash_prefix(entry, start, ctx.cancel).await?
+        };
+        let file = open_part_at(entry, start)?;
+        if let Some(total) = total {
+            ctx.progress.bytes(Stage::Fetch, start, Some(total));
+        }
+        self.stream_body(resp, file, hasher, start, total, entry, ctx)
+            .await
+    }
+
+    /// Sends a GET, following redirects by hand.
+    async fn send(&self, url: &Url, range: Option<&(u64, String)>) -> Result<Response, Attempt> {
+        let mut current = url.clone();
+        let mut seen_https = current.scheme() == "https";
+        for _ in 0..=self.opts.max_redirects {
+            let mut req = self.client.get(current.clone());
+            if let Some((offset, validator)) = range {
+                req = req
+                    .header(header::RANGE, format!("bytes={offset}-"))
+                    .header(header::IF_RANGE, validator.as_str());
+            }
+            let resp = req.send().await.map_err(|e| {
+                if e.is_builder() {
+                    Attempt::Fatal(IsoError::Source {
+                        url: redact(&current),
+                        reason: e.without_url().to_string(),
+                    })
+                } else {
+                    Attempt::Retry {
+                        reason: describe(&e),
+                        after: None,
+                    }
+                }
+            })?;
+            if !matches!(resp.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
+                return Ok(resp);
+            }
+            let refuse = |reason: String| {
+                Attempt::Fatal(IsoError::Redirect {
+                    url: redact(url),
+                    reason,
+                })
+            };
+            let location = resp
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| refuse(format!("HTTP {} without a Location", resp.status())))?;
+            let next = current
+                .join(location)
+                .map_err(|e| refuse(format!("bad Location: {e}")))?;
+            if seen_https && next.scheme() != "https" {
+                return Err(refuse(format!(
+                    "refusing to follow {} -> {} (https downgrade)",
+                    redact(&current),
+                    redact(&next)
+                )));
+            }
+            if !matches!(next.scheme(), "http" | "https") {
+                return Err(refuse(format!("unsupported scheme in {}", redact(&next))));
+            }
+            tracing::debug!(from = %redact(&current), to = %redact(&next), "following redirect");
+            seen_https |= next.scheme() == "https";
+            current = next;
+        }
+        Err(Attempt::Fatal(IsoError::Redirect {
+            url: redact(url),
+            reason: format!("more than {} redirects", self.opts.max_redirects),
+        }))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn stream_body(
+        &self,
+        mut resp: Response,
+        file: File,
+        hasher: Hasher,
+        start: u64,
+        total: Option<u64>,
+        entry: &Entry,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<FileDigests, Attempt> {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
+        let writer = tokio::task::spawn_blocking(move || write_loop(file, hasher, rx));
+        let mut received = start;
+        let mut reported = start;
+        let outcome: Result<(), Attempt> = loop {
+            match resp.chunk().await {
+                Ok(None) => break Ok(()),
+                Ok(Some(chunk)) => {
+                    received += chunk.len() as u64;
+                    ctx.downloaded += chunk.len() as u64;
+                    if tx.send(chunk).await.is_err() {
+                        break Ok(()); // the writer failed; its error is reported below
+                    }
+                    if received - reported >= PROGRESS_STEP {
+                        reported = received;
+                        ctx.progress.bytes(Stage::Fetch, received, total);
+                    }
+                }
+                Err(e) => {
+                    break Err(Attempt::Retry {
+                        reason: format!("transfer cut after {received} bytes: {}", describe(&e)),
+                        after: None,
+                    })
+                }
+            }
+        };
+        drop(tx);
+        let written = writer
+            .await
+            .map_err(|e| Attempt::Fatal(IsoError::Cache(format!("writer thread failed: {e}"))))?;
+        let hasher = written.map_err(|e| {
+            Attempt::Fatal(IsoError::Cache(format!(
+                "cannot write {}: {e}",
+                entry.part.display()
+            )))
+        })?;
+        outcome?;
+        ctx.progress.bytes(Stage::Fetch, received, total);
+        if let Some(total) = total {
+            if received != total {
+                return Err(Attempt::Retry {
+                    reason: format!("body ended at {received} of {total} bytes"),
+                    after: None,
+                });
+            }
+        }
+        Ok(hasher.finish())
+    }
+}
+
+/// Copies a local file into `entry.part` while hashing (no resume: a local copy is cheap).
+pub(super) async fn fetch_file(
+    source: &Path,
+    entry: &Entry,
+    ctx: &mut Ctx<'_>,
+) -> Result<FileDigests, IsoError> {
+    let counter = Arc::new(AtomicU64::new(0));
+    let total = fs::metadata(source).ok().map(|m| m.len());
+    let job = {
+        let (source, part, counter, cancel) = (
+            source.to_path_buf(),
+            entry.part.clone(),
+            counter.clone(),
+            ctx.cancel.clone(),
+        );
+        move || copy_hashing(&source, &part, &counter, &cancel)
+    };
+    cache::remove_quietly(&entry.part_meta);
+    let result = run_with_progress(job, &counter, total, ctx.progress).await;
+    ctx.downloaded += counter.load(Ordering::Relaxed);
+    match result {
+        Ok(Ok(digests)) => Ok(digests),
+        Ok(Err(CopyError::Cancelled)) => {
+            cache::remove_quietly(&entry.part);
+            Err(IsoError::Cancelled)
+        }
+        Ok(Err(CopyError::Source(e))) => {
+            cache::remove_quietly(&entry.part);
+            Err(IsoError::Source {
+                url: format!("file://{}", source.display()),
+                reason: e.to_string(),
+            })
+        }
+        Ok(Err(CopyError::Dest(e))) => {
+            cache::remove_quietly(&entry.part);
+            Err(IsoError::Cache(format!(
+                "cannot write {}: {e}",
+                entry.part.display()
+            )))
+        }
+        Err(e) => Err(IsoError::Cache(format!("copy thread failed: {e}"))),
+    }
+}
+
+/// Runs a blocking job, reporting the bytes it counts while it runs.
+pub(super) async fn run_with_progress<T: Send + 'static>(
+    job: impl FnOnce() -> T + Send + 'static,
+    counter: &AtomicU64,
+    total: Option<u64>,
+    progress: &dyn Progress,
+) -> Result<T, tokio::task::JoinError> {
+    let mut handle = tokio::task::spawn_blocking(job);
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            r = &mut handle => {
+                progress.bytes(Stage::Fetch, counter.load(Ordering::Relaxed), total);
+                return r;
+            }
+            _ = tick.tick() => progress.bytes(Stage::Fetch, counter.load(Ordering::Relaxed), total),
+        }
+    }
+}
+
+enum CopyError {
+    Source(io::Error),
+    Dest(io::Error),
+    Cancelled,
+}
+
+fn copy_hashing(
+    source: &Path,
+    part: &Path,
+    counter: &AtomicU64,
+    cancel: &CancellationToken,
+) -> Result<FileDigests, CopyError> {
+    let mut input = File::open(source).map_err(CopyError::Source)?;
+    let file = cache::open_private(part).map_err(CopyError::Dest)?;
+    file.set_len(0).map_err(CopyError::Dest)?;
+    let mut out = BufWriter::with_capacity(BLOCK_SIZE, file);
+    let mut hasher = Hasher::new(false);
+    let mut block = vec![0u8; BLOCK_SIZE];
+    loop {
+        if cancel.is_cancelled() {
+            return Err(CopyError::Cancelled);
+        }
+        let n = match input.read(&mut block) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyError::Source(e)),
+        };
+        out.write_all(&block[..n]).map_err(CopyError::Dest)?;
+        hasher.update(&block[..n]);
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    let file = out
+        .into_inner()
+        .map_err(|e| CopyError::Dest(e.into_error()))?;
+    file.sync_all().map_err(CopyError::Dest)?;
+    Ok(hasher.finish())
+}
+
+/// Writer thread: appends chunks in order and hashes them.
+fn write_loop(
+    file: File,
+    mut hasher: Hasher,
+    mut rx: tokio::sync::mpsc::Receiver<Bytes>,
+) -> io::Result<Hasher> {
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    while let Some(chunk) = rx.blocking_recv() {
+        out.write_all(&chunk)?;
+        hasher.update(&chunk);
+    }
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    Ok(hasher)
+}
+
+/// Truncates the part file and records the response's validator (if any) for a later resume.
+fn begin_part(entry: &Entry, key: &str, headers: &HeaderMap) -> Result<(), IsoError> {
+    cache::remove_quietly(&entry.part_meta);
+    let file = cache::open_private(&entry.part).map_err(|e| part_error(entry, e))?;
+    file.set_len(0).map_err(|e| part_error(entry, e))?;
+    if let Some(validator) = validator(headers) {
+        let meta = PartMeta {
+            url_key: key.to_string(),
+            validator,
+        };
+        let bytes = serde_json::to_vec(&meta).map_err(|e| IsoError::Cache(e.to_string()))?;
+        cache::write_atomic(&entry.part_meta, &bytes).map_err(IsoError::Cache)?;
+    }
+    Ok(())
+}
+
+fn open_part_at(entry: &Entry, start: u64) -> Result<File, IsoError> {
+    let mut file = cache::open_private(&entry.part).map_err(|e| part_error(entry, e))?;
+    file.set_len(start).map_err(|e| part_error(entry, e))?;
+    file.seek(SeekFrom::Start(start))
+        .map_err(|e| part_error(entry, e))?;
+    Ok(file)
+}
+
+fn part_error(entry: &Entry, e: io::Error) -> IsoError {
+    IsoError::Cache(format!("cannot write {}: {e}", entry.part.display()))
+}
+
+/// Hashes the kept prefix so the stream can continue after it.
+async fn rehash_prefix(
+    entry: &Entry,
+    start: u64,
+    cancel: &CancellationToken,
+) -> Result<Hasher, Attempt> {
+    let (part, cancel) = (entry.part.clone(), cancel.clone());
+    let job = tokio::task::spawn_blocking(move || {
+        let mut hasher = Hasher::new(false);
+        hash::hash_prefix_into(&part, start, &mut hasher, &cancel).map(|fed| (fed, hasher))
+    });
+    match job.await {
+        Ok(Ok((fed, hasher))) if fed == start => Ok(hasher),
+        Ok(Ok((fed, _))) => {
+            discard_part(entry);
+            Err(Attempt::RetryNow(format!(
+                "kept prefix shrank to {fed} of {start} bytes; restarting"
+            )))
+        }
+        Ok(Err(hash::HashError::Cancelled)) => Err(Attempt::Fatal(IsoError::Cancelled)),
+        Ok(Err(e)) => Err(Attempt::Fatal(IsoError::Cache(e.to_string()))),
+        Err(e) => Err(Attempt::Fatal(IsoError::Cache(format!(
+            "hash thread failed: {e}"
+        )))),
+    }
+}
+
+/// Offset and validator to resume from, when the sidecar matches this URL and data was kept.
+fn resume_point(entry: &Entry, key: &str) -> Option<(u64, String)> {
+    let meta: PartMeta = serde_json::from_slice(&fs::read(&entry.part_meta).ok()?).ok()?;
+    if meta.url_key != key {
+        return None;
+    }
+    let len = fs::symlink_metadata(&entry.part).ok()?.len();
+    (len > 0).then_some((len, meta.validator))
+}
+
+/// Drops the partial download and its sidecar.
+pub(super) fn discard_part(entry: &Entry) {
+    cache::remove_quietly(&entry.part_meta);
+    cache::remove_quietly(&entry.part);
+}
+
+/// Renames a verified part into place.
+pub(super) fn commit_part(entry: &Entry) -> Result<PathBuf, IsoError> {
+    fs::rename(&entry.part, &entry.iso).map_err(|e| {
+        IsoError::Cache(format!(
+            "cannot rename {} into {}: {e}",
+            entry.part.display(),
+            entry.iso.display()
+        ))
+    })?;
+    if let Ok(dir) = File::open(entry.dir()) {
+        let _ = dir.sync_all();
+    }
+    cache::remove_quietly(&entry.part_meta);
+    Ok(entry.iso.clone())
+}
+
+/// A strong ETag, else Last-Modified: the value to send as `If-Range`.
+fn validator(headers: &HeaderMap) -> Option<String> {
+    let get = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    match get(header::ETAG) {
+        Some(etag) if !etag.starts_with("W/") => Some(etag.to_string()),
+        _ => get(header::LAST_MODIFIED).map(str::to_string),
+    }
+}
+
+/// `Content-Range: bytes FIRST-LAST/TOTAL` → (FIRST, TOTAL when known).
+fn parse_content_range(headers: &HeaderMap) -> Option<(u64, Option<u64>)> {
+    let value = headers.get(header::CONTENT_RANGE)?.to_str().ok()?;
+    let rest = value.trim().strip_prefix("bytes ")?;
+    let (range, total) = rest.split_once('/')?;
+    let (first, last) = range.split_once('-')?;
+    let first: u64 = first.trim().parse().ok()?;
+    let last: u64 = last.trim().parse().ok()?;
+    if last < first {
+        return None;
+    }
+    let total = match total.trim() {
+        "*" => None,
+        t => Some(t.parse::<u64>().ok()?),
+    };
+    Some((first, total))
+}
+
+fn is_transient(status: StatusCode) -> bool {
+    status == StatusCode::REQUEST_TIMEOUT
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status.is_server_error()
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is ignored: the backoff applies instead).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let secs: u64 = headers
+        .get(header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs))
+}
+
+fn backoff(initial: Duration, attempt: u32) -> Duration {
+    initial.saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+}
+
+/// A reqwest error without its URL (which may carry secrets), with its cause chain.
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = String::new();
+    let mut current: Option<&dyn std::error::Error> = Some(e);
+    let mut first = true;
+    while let Some(err) = current {
+        let piece = if first {
+            // reqwest's own Display prints the URL; rebuild it without.
+            let kind = if e.is_connect() {
+                "connect error"
+            } else if e.is_timeout() {
+                "timed out"
+            } else if e.is_body() || e.is_decode() {
+                "body error"
+            } else {
+                "request error"
+            };
+            kind.to_string()
+        } else {
+            err.to_string()
+        };
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&piece);
+        first = false;
+        current = err.source();
+    }
+    text
+}
+
+/// A stable key for a URL that does not store the URL (nor its secrets) on disk.
+fn url_key(url: &Url) -> String {
+    hex::encode(Sha256::digest(url.as_str().as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range_table() {
+        let cases = [
+            ("bytes 100-199/1000", Some((100, Some(1000)))),
+            ("bytes 0-0/*", Some((0, None))),
+            ("bytes 5-3/10", None),
+            ("items 1-2/3", None),
+            ("bytes x-2/3", None),
+        ];
+        for (raw, want) in cases {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_RANGE, raw.parse().unwrap());
+            assert_eq!(parse_content_range(&h), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn validator_prefers_strong_etag() {
+        let mut h = HeaderMap::new();
+        h.insert(header::ETAG, "W/\"weak\"".parse().unwrap());
+        h.insert(
+            header::LAST_MODIFIED,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(
+            validator(&h).as_deref(),
+            Some("Wed, 21 Oct 2015 07:28:00 GMT")
+        );
+        h.insert(header::ETAG, "\"strong\"".parse().unwrap());
+        assert_eq!(validator(&h).as_deref(), Some("\"strong\""));
+    }
+
+    #[test]
+    fn backoff_doubles_and_saturates() {
+        let b = Duration::from_millis(100);
+        assert_eq!(backoff(b, 1), Duration::from_millis(100));
+        assert_eq!(backoff(b, 3), Duration::from_millis(400));
+        assert!(backoff(b, 1000) >= Duration::from_secs(6000));
+    }
+}
