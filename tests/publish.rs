@@ -148,6 +148,7 @@ async fn wait_for_port(port: u16) {
 fn isolate_home(t: &mut PublishTarget, home: &Path) {
     t.command_env
         .insert("HOME".into(), home.to_string_lossy().into_owned());
+    t.command_log_dir = Some(home.to_path_buf());
 }
 
 /// Captures every tracing event (TRACE and up) of the current thread.

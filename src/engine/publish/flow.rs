@@ -350,11 +350,22 @@ async fn publish_by_command(
             "HYOPS_VYOS_SOURCE_ISO_URL".into(),
             meta.source_iso.url.clone(),
         );
+        let log_dir = target
+            .command_log_dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir);
+        let log = tempfile::Builder::new()
+            .prefix(&format!("hyops-publish-{}-", f.format))
+            .suffix(".log")
+            .tempfile_in(&log_dir)
+            .and_then(|t| t.keep().map_err(|e| e.error))
+            .map_err(|e| PublishError::local(&log_dir, e))?;
         let run = PublishCommand {
             command,
             workdir: target.workdir.as_deref(),
             env: &env,
             credential: target.gcs_account.as_ref(),
+            log_path: &log.1,
         };
         let url = run_publish_command(&run, cancel).await?;
         let remote = verify_url(&url, f.size, &f.sha256, target.settings()).await?;
