@@ -14,7 +14,8 @@ use super::remote::verify_url;
 use super::store::{PutOutcome, RemoteObject, Store, UploadSource};
 use super::{PublishError, PublishTarget};
 use crate::engine::contract::{
-    Compression, Manifest, ManifestFile, SourceIso, VyosMetadata, MANIFEST_SCHEMA_VERSION,
+    ArtifactContract, Compression, Manifest, ManifestFile, SourceIso, VyosMetadata,
+    MANIFEST_SCHEMA_VERSION,
 };
 
 /// Largest manifest read back.
@@ -98,6 +99,33 @@ pub struct PublishedSet {
     pub uploaded: usize,
     /// files found identical and skipped
     pub skipped: usize,
+}
+
+impl PublishedSet {
+    /// Updates a local contract (as the create path builds it, `artifacts` keyed
+    /// `<artifact_key>` for the primary file and `<artifact_key>+<format>` for the others) with
+    /// the published URLs, checksums and manifest URL, and marks it published.
+    pub fn apply_to(&self, c: &mut ArtifactContract) {
+        if let Some(p) = self.files.first() {
+            c.artifact_url = p.url.clone();
+            c.artifact_storage_uri = p.storage_uri.clone();
+            c.remote_checksum = p.remote_checksum.clone();
+            c.remote_generation = p.remote_generation.clone();
+        }
+        for (i, f) in self.files.iter().enumerate() {
+            let key = if i == 0 {
+                c.artifact_key.clone()
+            } else {
+                format!("{}+{}", c.artifact_key, f.format)
+            };
+            if let Some(e) = c.artifacts.get_mut(&key) {
+                e.artifact_url = f.url.clone();
+            }
+        }
+        c.manifest_url = self.manifest_url.clone();
+        c.published = true;
+        c.published_at = self.manifest.published_at.clone();
+    }
 }
 
 fn now_rfc3339() -> String {
