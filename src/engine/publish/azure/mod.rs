@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use object_store::azure::MicrosoftAzureBuilder;
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::ClientConfigKey;
 
 use super::layout::encode_segments;
 use super::objstore::{ObjStore, DEFAULT_PART_SIZE};
