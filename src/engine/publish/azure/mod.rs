@@ -88,7 +88,9 @@ impl AzureBuilder {
         let mut b = self
             .inner
             .unwrap_or_default()
-            .with_container_name(&container);
+            .with_container_name(&container)
+            // Blocks are 8 MiB: allow slow links (object_store's default request timeout is 30 s).
+            .with_config(AzureConfigKey::Client(ClientConfigKey::Timeout), "300s");
         if let Some(a) = &self.account {
             b = b.with_account(a);
         }
