@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::create::create;
 use crate::engine::env::EngineEnv;
-use crate::engine::error::EngineError;
+use crate::engine::error::ErrorKind;
 use crate::engine::spec::ImageSpec;
 use crate::engine::validate::validate_spec;
 
@@ -242,9 +242,9 @@ fn apply(config: &Path, verbose: bool, out: &mut dyn std::io::Write) -> ExitCode
             }
             Err(e) => {
                 eprintln!("error: {e}");
-                match e {
-                    EngineError::Cancelled { .. } => ExitCode::from(130),
-                    EngineError::Invalid(_) => ExitCode::from(2),
+                match e.kind() {
+                    ErrorKind::Cancelled => ExitCode::from(130),
+                    ErrorKind::Invalid => ExitCode::from(2),
                     _ => ExitCode::from(1),
                 }
             }

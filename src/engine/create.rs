@@ -27,13 +27,17 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::artifact::{self, ArtifactFile};
 use crate::engine::build::{self, contract_env, BuildContext, BuildSettings, ContractInputs};
 use crate::engine::cache::{self, BuildCache, BuildRecord, RecordFile};
-use crate::engine::contract::{ArtifactContract, ArtifactEntry};
+use crate::engine::contract::{
+    ArtifactContract, ArtifactEntry, Compression, SourceIso, VyosMetadata,
+};
 use crate::engine::duration::parse_go_duration;
 use crate::engine::env::EngineEnv;
 use crate::engine::error::EngineError;
-use crate::engine::iso::{self, IsoRequest};
+use crate::engine::hyops_state;
+use crate::engine::iso::{self, IsoRequest, VyosVersion};
 use crate::engine::preflight::{self, PreflightReport, PreflightRequest, SystemProbes};
 use crate::engine::progress::{Progress, Stage};
+use crate::engine::publish::{self, LocalFile, ManifestMeta, PublishError, PublishTarget};
 use crate::engine::spec::{BuildMethod, ImageSpec};
 use crate::engine::validate::validate_spec;
 use crate::engine::verify::{self, VerifyRequest};
@@ -74,12 +78,19 @@ pub async fn create(
             .map_err(|e| EngineError::invalid("timeouts.create", e.to_string()))?,
         None => DEFAULT_CREATE_TIMEOUT,
     };
-    if spec.publish.is_some() {
-        publish_available()?;
-    }
+    // Resolve the publish target before any build work, so configuration and credential
+    // problems surface first.
+    let target = match &spec.publish {
+        Some(p) => Some(PublishTarget::resolve(
+            p,
+            env.store_settings(),
+            Some(env.runtime_root()),
+        )?),
+        None => None,
+    };
     let op = cancel.child_token();
     let stage = StageCell::default();
-    let fut = create_inner(spec, env, &settings, &op, progress, &stage);
+    let fut = create_inner(spec, env, &settings, target.as_ref(), &op, progress, &stage);
     tokio::pin!(fut);
     let mut timed_out = false;
     let result = tokio::select! {
@@ -155,6 +166,7 @@ async fn create_inner(
     spec: &ImageSpec,
     env: &EngineEnv,
     settings: &BuildSettings,
+    target: Option<&PublishTarget>,
     cancel: &CancellationToken,
     progress: &dyn Progress,
     stage: &StageCell,
@@ -177,15 +189,31 @@ async fn create_inner(
             (record, true, None)
         }
         None => {
-            let (record, log) =
-                build_fresh(spec, env, settings, &fp, &cache, cancel, progress, stage).await?;
+            let (record, log) = build_fresh(
+                spec, env, settings, target, &fp, &cache, cancel, progress, stage,
+            )
+            .await?;
             (record, false, Some(log))
         }
     };
     warnings.extend(record.warnings.iter().cloned());
     let entry = cache.entry_dir(&fp);
     let local = deliver(spec, &record, &entry).await?;
-    let contract = local_contract(spec, &record, &local);
+    let mut contract = local_contract(spec, &record, &local);
+    if let Some(target) = target {
+        stage.set(Stage::Publish);
+        contract = publish_step(
+            spec, settings, target, &record, &local, contract, cancel, progress,
+        )
+        .await?;
+    }
+    if let Some(instance) = &spec.hyops_state_instance {
+        let path = hyops_state::write_instance_state(env.runtime_root(), instance, &contract)?;
+        progress.message(
+            Stage::Publish,
+            &format!("HyOps state written to {}", path.display()),
+        );
+    }
     Ok(CreateOutcome {
         contract,
         warnings,
@@ -200,6 +228,7 @@ async fn build_fresh(
     spec: &ImageSpec,
     env: &EngineEnv,
     settings: &BuildSettings,
+    target: Option<&PublishTarget>,
     fp: &str,
     cache: &BuildCache,
     cancel: &CancellationToken,
@@ -217,6 +246,7 @@ async fn build_fresh(
     let iso = iso::acquire(&req, cancel, progress).await?;
     warnings.extend(iso.warnings.iter().cloned());
     let vyos_version = iso.version.as_ref().map(|v| v.version.clone());
+    let vyos = iso.version.as_ref().map(vyos_metadata).unwrap_or_default();
     let artifact_version = spec
         .artifact_version
         .clone()
@@ -249,8 +279,9 @@ async fn build_fresh(
             .entry_dir(fp)
             .join(format!("{}.{ext}", spec.artifact_key))
     });
+    // Published names are content-addressed, so the final URL is unknown until the image is
+    // hashed: builders and smoke verify see the local file's URL.
     let artifact_url = file_url(&final_local);
-    let publish = spec.publish.as_ref();
     let contract = contract_env(&ContractInputs {
         artifact_key: &spec.artifact_key,
         artifact_format: ext,
@@ -259,9 +290,9 @@ async fn build_fresh(
         source_iso_path: Some(&iso.path),
         artifact_local_path: &build_output,
         artifact_url: &artifact_url,
-        repo_backend: publish.and_then(|p| p.backend),
-        bucket: publish.and_then(|p| p.bucket.as_deref()),
-        azure_storage_account: env.azure_storage_account(),
+        repo_backend: target.map(|t| t.backend),
+        bucket: target.map(|t| t.bucket.as_str()),
+        azure_storage_account: target.and_then(|t| t.azure_account.as_deref()),
         disk_size_gb: settings.disk_size_gb,
         cloud_init_datasources: if settings.cloud_init {
             &settings.cloud_init_datasources
@@ -364,6 +395,7 @@ async fn build_fresh(
         build_id,
         built_at: rfc3339(now),
         vyos_version,
+        vyos,
         artifact_version,
         source_iso_sha256: iso.sha256.clone(),
         method: settings.method.as_str().to_owned(),
@@ -568,11 +600,123 @@ fn local_contract(spec: &ImageSpec, record: &BuildRecord, local: &Delivered) -> 
     }
 }
 
-/// Publishing is wired after the `publish` branch lands; until then a publish block is refused
-/// before anything is built.
-fn publish_available() -> Result<(), EngineError> {
-    Err(EngineError::invalid(
-        "publish",
-        "publishing is not available in this build of the engine yet; remove the publish block to build locally",
-    ))
+fn vyos_metadata(v: &VyosVersion) -> VyosMetadata {
+    let o = |x: &Option<String>| x.clone().unwrap_or_default();
+    VyosMetadata {
+        version: v.version.clone(),
+        flavor: o(&v.flavor),
+        architecture: o(&v.architecture),
+        build_uuid: o(&v.build_uuid),
+        build_git: o(&v.build_git),
+        release_train: o(&v.release_train),
+        built_on: o(&v.built_on),
+    }
+}
+
+fn md5_bytes(hex_md5: Option<&str>) -> Option<[u8; 16]> {
+    let bytes = hex::decode(hex_md5?).ok()?;
+    bytes.try_into().ok()
+}
+
+/// Publish the delivered files and turn the local contract into the published one.
+#[allow(clippy::too_many_arguments)]
+async fn publish_step(
+    spec: &ImageSpec,
+    settings: &BuildSettings,
+    target: &PublishTarget,
+    record: &BuildRecord,
+    local: &Delivered,
+    local_contract: ArtifactContract,
+    cancel: &CancellationToken,
+    progress: &dyn Progress,
+) -> Result<ArtifactContract, EngineError> {
+    let files: Vec<LocalFile> = record
+        .files
+        .iter()
+        .map(|f| LocalFile {
+            path: local.paths.get(&f.name).cloned().unwrap_or_default(),
+            format: f.format.clone(),
+            compression: Compression::from_format(&f.format),
+            sha256: f.sha256.clone(),
+            crc32c: f.crc32c,
+            md5: md5_bytes(f.md5.as_deref()),
+            size: f.size,
+            virtual_size: f.virtual_size,
+        })
+        .collect();
+    let primary_path = files.first().map(|f| f.path.clone()).unwrap_or_default();
+    let mut target = target.clone();
+    target.command_env = contract_env(&ContractInputs {
+        artifact_key: &spec.artifact_key,
+        artifact_format: spec.artifact_format.as_str(),
+        artifact_version: &record.artifact_version,
+        source_iso_url: &spec.source_iso_url,
+        source_iso_path: None,
+        artifact_local_path: &primary_path,
+        artifact_url: &local_contract.artifact_url,
+        repo_backend: Some(target.backend),
+        bucket: Some(&target.bucket),
+        azure_storage_account: target.azure_account.as_deref(),
+        disk_size_gb: settings.disk_size_gb,
+        cloud_init_datasources: if settings.cloud_init {
+            &settings.cloud_init_datasources
+        } else {
+            &[]
+        },
+        guest_agent: &settings.guest_agent,
+    });
+    let meta = ManifestMeta {
+        artifact_key: spec.artifact_key.clone(),
+        artifact_version: record.artifact_version.clone(),
+        build_id: record.build_id.clone(),
+        built_at: record.built_at.clone(),
+        vyos: record.vyos.clone(),
+        source_iso: SourceIso {
+            url: spec.source_iso_url.clone(),
+            sha256: record.source_iso_sha256.clone(),
+        },
+        notes: spec.notes.clone(),
+    };
+    progress.message(
+        Stage::Publish,
+        &format!(
+            "publishing {} file(s) to {}",
+            files.len(),
+            target.backend.as_str()
+        ),
+    );
+    let set = publish::publish(&target, &files, &meta, cancel).await?;
+    progress.message(
+        Stage::Publish,
+        &format!(
+            "published ({} uploaded, {} already present); manifest {}",
+            set.uploaded, set.skipped, set.manifest_url
+        ),
+    );
+    let mut c = local_contract;
+    for (i, (f, p)) in record.files.iter().zip(&set.files).enumerate() {
+        let key = if i == 0 {
+            spec.artifact_key.clone()
+        } else {
+            format!("{}+{}", spec.artifact_key, f.format)
+        };
+        if let Some(entry) = c.artifacts.get_mut(&key) {
+            entry.artifact_url = p.url.clone();
+        }
+    }
+    let primary = set.files.first().ok_or_else(|| {
+        EngineError::Publish(PublishError::Config("nothing was published".into()))
+    })?;
+    c.artifact_url = primary.url.clone();
+    c.artifact_storage_uri = primary.storage_uri.clone();
+    c.remote_checksum = primary.remote_checksum.clone();
+    c.remote_generation = primary.remote_generation.clone();
+    c.published = true;
+    c.published_at = set.manifest.published_at.clone();
+    c.manifest_url = if set.manifest_url.is_empty() {
+        set.manifest_storage_uri.clone()
+    } else {
+        set.manifest_url.clone()
+    };
+    Ok(c)
 }
