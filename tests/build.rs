@@ -119,6 +119,36 @@ async fn cancel_kills_whole_process_group_including_grandchild() {
 }
 
 #[tokio::test]
+async fn dropping_the_run_kills_the_group() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let script = format!("echo $$ > {d}/leader; sleep 300 & echo $! > {d}/child; wait");
+    let spec = CommandSpec::bash_script(script, "dropped", dir.path().join("log"));
+    let task = tokio::spawn(async move { supervisor::run(&spec, &CancellationToken::new()).await });
+    let leader: i32 = wait_for_file(&dir.path().join("leader"))
+        .await
+        .trim()
+        .parse()
+        .unwrap();
+    let child: i32 = wait_for_file(&dir.path().join("child"))
+        .await
+        .trim()
+        .parse()
+        .unwrap();
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+    for _ in 0..3000 {
+        if group_gone(leader) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(group_gone(leader), "group of a dropped run survived");
+    assert!(!alive(child));
+}
+
+#[tokio::test]
 async fn timeout_terminates_group_and_reports_log_tail() {
     init();
     let dir = tempfile::tempdir().unwrap();
@@ -1242,4 +1272,88 @@ async fn failed_publish_then_retry_reuses_the_build_and_writes_hyops_state() {
         doc["outputs"]["artifact_sha256"],
         c.artifact_sha256.as_str()
     );
+}
+
+/// Not a test on its own: the body of the child process spawned by
+/// `cli_sigint_cancels_build_and_prints_nothing` (runs only with `HYOPS_TEST_CLI_ARGS` set).
+#[test]
+fn cli_child_entry() {
+    let Ok(raw) = std::env::var("HYOPS_TEST_CLI_ARGS") else {
+        return;
+    };
+    let args: Vec<String> = serde_json::from_str(&raw).unwrap();
+    let mut out = Vec::new();
+    let code = hyops::cli::run_to(args.into_iter().map(OsString::from).collect(), &mut out);
+    std::fs::write(std::env::var("HYOPS_TEST_CLI_STDOUT").unwrap(), &out).unwrap();
+    let numeric = [0u8, 1, 2, 130]
+        .into_iter()
+        .find(|n| std::process::ExitCode::from(*n) == code)
+        .unwrap_or(255);
+    std::process::exit(i32::from(numeric));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_sigint_cancels_build_and_prints_nothing() {
+    init();
+    let f = create_fixture();
+    let d = f.dir.path().display();
+    let spec = serde_json::json!({
+        "artifact_key": "vyos-sigint",
+        "artifact_version": "1.5-sigint",
+        "source_iso_url": f.iso_url,
+        "source_iso_sha256": f.iso_sha256,
+        "build": { "method": "command",
+                   "command": format!("echo $$ > {d}/leader; sleep 300 & echo $! > {d}/child; wait") },
+        "provider": { "cache_dir": f.path("cli-cache") }
+    });
+    let spec_path = f.path("spec.json");
+    std::fs::write(&spec_path, serde_json::to_vec(&spec).unwrap()).unwrap();
+    let args = serde_json::json!(["image", "apply", "--config", spec_path]);
+    let stdout_path = f.path("cli-stdout");
+    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "cli_child_entry",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("HYOPS_TEST_CLI_ARGS", args.to_string())
+        .env("HYOPS_TEST_CLI_STDOUT", &stdout_path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let leader: i32 = wait_for_file(&f.path("leader"))
+        .await
+        .trim()
+        .parse()
+        .unwrap();
+    let grandchild: i32 = wait_for_file(&f.path("child"))
+        .await
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id().unwrap() as i32, libc::SIGINT) };
+    let status = child.wait().await.unwrap();
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr)
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "stderr: {stderr}");
+    assert!(stderr.contains("cancelled"), "{stderr}");
+    assert!(
+        std::fs::read(&stdout_path).unwrap().is_empty(),
+        "a contract was printed"
+    );
+    assert!(group_gone(leader));
+    assert!(!alive(grandchild));
+    let builds = f.path("cli-cache").join("builds");
+    let leftovers: Vec<String> = std::fs::read_dir(&builds)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".lock"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
