@@ -542,6 +542,90 @@ fn packaged_packer_templates_pass_real_packer_validate() {
     }
 }
 
+#[test]
+fn packaged_stage1_accepts_the_debug_knobs() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let t = materialize_packaged_templates(&dir.path().join("packer")).unwrap();
+    let out = std::process::Command::new("packer")
+        .env("CHECKPOINT_DISABLE", "1")
+        .arg("validate")
+        .arg(format!("-var-file={}", t.vars_file.display()))
+        .args([
+            "-var",
+            "source_iso_path=/tmp/x.iso",
+            "-var",
+            "build_output_directory=/tmp/o",
+        ])
+        .args(["-var", "serial_device=file:/tmp/serial.log"])
+        .args(["-var", "monitor_device=unix:/tmp/mon.sock,server,nowait"])
+        .args(["-var", "boot_wait=5s", "-var", "qemu_accelerator=tcg"])
+        .args(["-var", r#"boot_command=["vyos<enter>"]"#])
+        .arg(&t.stage1)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn fingerprint_tracks_byte_affecting_inputs_only() {
+    use hyops::engine::cache::fingerprint;
+    init();
+    let f = create_fixture();
+    let env = f.env();
+    let fp = |spec: &ImageSpec| {
+        fingerprint(spec, &BuildSettings::resolve(&spec.build, &env).unwrap()).unwrap()
+    };
+    let base = f.spec("make-image");
+    let base_fp = fp(&base);
+    assert_eq!(base_fp.len(), 64);
+    assert_eq!(fp(&base), base_fp, "not deterministic");
+
+    let mut published = base.clone();
+    published.publish = Some(hyops::engine::spec::PublishSpec {
+        backend: Some(hyops::engine::spec::Backend::File),
+        bucket: Some("/srv/repo".into()),
+        ..Default::default()
+    });
+    published.notes = Some("notes do not change bytes".into());
+    assert_eq!(fp(&published), base_fp);
+
+    let mut changed = Vec::new();
+    let mut s = base.clone();
+    s.build.command = Some("make-other-image".into());
+    changed.push(s);
+    let mut s = base.clone();
+    s.build.disk_size_gb = Some(20);
+    changed.push(s);
+    let mut s = base.clone();
+    s.build.environment.insert("EXTRA".into(), "1".into());
+    changed.push(s);
+    let mut s = base.clone();
+    s.source_iso_sha256 = "1".repeat(64);
+    changed.push(s);
+    let mut s = base.clone();
+    s.additional_formats = vec![hyops::engine::spec::ExtraFormat::RawXz];
+    changed.push(s);
+    for s in &changed {
+        assert_ne!(fp(s), base_fp, "{:?}", s.build);
+    }
+
+    // Packer: the template's contents count, not just its path.
+    let tpl = f.path("custom.pkr.hcl");
+    std::fs::write(&tpl, "variable \"a\" {}\n").unwrap();
+    let mut p = base.clone();
+    p.build.method = Some(BuildMethod::Packer);
+    p.build.command = None;
+    p.build.packer_template = Some(tpl.clone());
+    let before = fp(&p);
+    std::fs::write(&tpl, "variable \"b\" {}\n").unwrap();
+    assert_ne!(fp(&p), before);
+}
+
 // ---------------------------------------------------------------- preflight (injected probes)
 
 #[derive(Clone)]
