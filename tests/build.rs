@@ -1282,12 +1282,13 @@ fn cli_image_apply_prints_the_contract_json() {
     let bad = f.path("bad.json");
     std::fs::write(&bad, br#"{"artifact_key": "x", "frobnicate": 1}"#).unwrap();
     let mut out = Vec::new();
+    // As main.rs passes them: Strings, program name excluded.
     let code = hyops::cli::run_to(
         vec![
-            "image".into(),
-            "validate".into(),
-            "--config".into(),
-            bad.into(),
+            "image".to_owned(),
+            "validate".to_owned(),
+            "--config".to_owned(),
+            bad.display().to_string(),
         ],
         &mut out,
     );
@@ -1367,7 +1368,7 @@ fn cli_child_entry() {
     };
     let args: Vec<String> = serde_json::from_str(&raw).unwrap();
     let mut out = Vec::new();
-    let code = hyops::cli::run_to(args.into_iter().map(OsString::from).collect(), &mut out);
+    let code = hyops::cli::run_to(args, &mut out);
     std::fs::write(std::env::var("HYOPS_TEST_CLI_STDOUT").unwrap(), &out).unwrap();
     let numeric = [0u8, 1, 2, 130]
         .into_iter()
