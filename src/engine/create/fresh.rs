@@ -19,6 +19,7 @@ use crate::engine::publish::PublishTarget;
 use crate::engine::spec::{BuildMethod, ImageSpec};
 use crate::engine::verify::{self, VerifyRequest};
 
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn build_fresh(
     spec: &ImageSpec,
     env: &EngineEnv,

@@ -225,8 +225,7 @@ async fn create_inner(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-
+/// `file://` URL of a local path.
 pub(super) fn file_url(path: &Path) -> String {
     url::Url::from_file_path(path)
         .map(|u| u.to_string())
