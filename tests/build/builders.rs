@@ -345,3 +345,45 @@ fn fingerprint_tracks_byte_affecting_inputs_only() {
     std::fs::write(&tpl, "variable \"b\" {}\n").unwrap();
     assert_ne!(fp(&p), before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_packer_stage2_keeps_the_stage1_disk_and_claims_nothing() {
+    init();
+    let f = fixture();
+    // Stage 1 succeeds (writes a disk), stage 2 fails.
+    let body = recording_prelude(&f.rec)
+        + "out=''; prev=''\n\
+           for a in \"$@\"; do if [ \"$prev\" = -var ]; then case \"$a\" in build_output_directory=*) out=\"${a#build_output_directory=}\";; esac; fi; prev=\"$a\"; done\n\
+           if [ \"$n\" = 1 ]; then echo 'stage 2: ssh handshake timed out' >&2; exit 1; fi\n\
+           mkdir -p \"$out\"; printf stage1-disk > \"$out/image.qcow2\"";
+    write_script(&f.bin.join("packer"), &body);
+    let c = create_fixture();
+    let mut spec = c.spec("unused");
+    spec.build.method = Some(BuildMethod::Packer);
+    spec.build.command = None;
+    spec.build.skip_preflight = Some(true);
+    spec.build.environment.insert(
+        "PATH".into(),
+        format!("{}:{}", f.bin.display(), std::env::var("PATH").unwrap()),
+    );
+    let env = c.env();
+    let err = create(&spec, &env, CancellationToken::new(), &NoProgress)
+        .await
+        .unwrap_err();
+    let EngineError::Build {
+        kept: Some(kept), ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert!(err.to_string().contains("ssh handshake timed out"), "{err}");
+    let disk = Path::new(kept).join("stage1-output/image.qcow2");
+    assert_eq!(std::fs::read_to_string(&disk).unwrap(), "stage1-disk");
+    let builds = env.cache_dir().join("builds");
+    let leftovers: Vec<String> = std::fs::read_dir(&builds)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".lock"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
