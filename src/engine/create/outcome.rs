@@ -155,30 +155,12 @@ pub(super) async fn publish_step(
             set.uploaded, set.skipped, set.manifest_url
         ),
     );
-    let mut c = local_contract;
-    for (i, (f, p)) in record.files.iter().zip(&set.files).enumerate() {
-        let key = if i == 0 {
-            spec.artifact_key.clone()
-        } else {
-            format!("{}+{}", spec.artifact_key, f.format)
-        };
-        if let Some(entry) = c.artifacts.get_mut(&key) {
-            entry.artifact_url = p.url.clone();
-        }
+    if set.files.is_empty() {
+        return Err(EngineError::Publish(PublishError::Config(
+            "nothing was published".into(),
+        )));
     }
-    let primary = set.files.first().ok_or_else(|| {
-        EngineError::Publish(PublishError::Config("nothing was published".into()))
-    })?;
-    c.artifact_url = primary.url.clone();
-    c.artifact_storage_uri = primary.storage_uri.clone();
-    c.remote_checksum = primary.remote_checksum.clone();
-    c.remote_generation = primary.remote_generation.clone();
-    c.published = true;
-    c.published_at = set.manifest.published_at.clone();
-    c.manifest_url = if set.manifest_url.is_empty() {
-        set.manifest_storage_uri.clone()
-    } else {
-        set.manifest_url.clone()
-    };
+    let mut c = local_contract;
+    set.apply_to(&mut c);
     Ok(c)
 }
