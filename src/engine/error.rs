@@ -7,8 +7,10 @@ use std::time::Duration;
 use crate::engine::artifact::ArtifactError;
 use crate::engine::build::BuildError;
 use crate::engine::cache::CacheError;
+use crate::engine::hyops_state::HyopsStateError;
 use crate::engine::iso::IsoError;
 use crate::engine::preflight::PreflightError;
+use crate::engine::publish::PublishError;
 use crate::engine::verify::VerifyError;
 
 /// A field of the spec and what is wrong with it.
@@ -73,9 +75,12 @@ pub enum EngineError {
     /// the build cache failed
     #[error(transparent)]
     Cache(#[from] CacheError),
-    /// publishing failed
+    /// publishing failed (or its configuration was refused before building)
     #[error("publish: {0}")]
-    Publish(String),
+    Publish(#[from] PublishError),
+    /// the build succeeded but writing the HyOps state file failed
+    #[error("HyOps state: {0}")]
+    HyopsState(#[from] HyopsStateError),
     /// the caller cancelled; children were terminated and nothing was claimed
     #[error("create cancelled during {stage}; child processes terminated, nothing claimed")]
     Cancelled {
@@ -127,6 +132,14 @@ impl EngineError {
             EngineError::Iso(IsoError::Cancelled) => ErrorKind::Cancelled,
             EngineError::Iso(_) => ErrorKind::Transient,
             EngineError::Verify(VerifyError::Refused { .. }) => ErrorKind::Refused,
+            EngineError::Publish(PublishError::Config(_) | PublishError::InvalidName { .. }) => {
+                ErrorKind::Invalid
+            }
+            EngineError::Publish(PublishError::Cancelled) => ErrorKind::Cancelled,
+            EngineError::Publish(e) if e.is_transient() => ErrorKind::Transient,
+            EngineError::Publish(PublishError::Auth { .. } | PublishError::Refused { .. }) => {
+                ErrorKind::Refused
+            }
             EngineError::Cancelled { .. } => ErrorKind::Cancelled,
             EngineError::TimedOut { .. } => ErrorKind::TimedOut,
             _ => ErrorKind::Failed,
@@ -146,6 +159,7 @@ impl EngineError {
             EngineError::Verify(e) => e.is_cancelled(),
             EngineError::Artifact(ArtifactError::Cancelled) => true,
             EngineError::Cache(CacheError::Cancelled) => true,
+            EngineError::Publish(PublishError::Cancelled) => true,
             _ => false,
         }
     }

@@ -15,6 +15,7 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
 
@@ -97,8 +98,19 @@ pub fn hash_file(
     want_md5: bool,
     cancel: &CancellationToken,
 ) -> Result<FileDigests, HashError> {
+    hash_file_counted(path, want_md5, cancel, &AtomicU64::new(0))
+}
+
+/// [`hash_file`] that adds the bytes hashed so far to `counter` (for progress reports from
+/// another task).
+pub fn hash_file_counted(
+    path: &Path,
+    want_md5: bool,
+    cancel: &CancellationToken,
+    counter: &AtomicU64,
+) -> Result<FileDigests, HashError> {
     let mut hasher = Hasher::new(want_md5);
-    hash_prefix_into(path, u64::MAX, &mut hasher, cancel)?;
+    hash_prefix_counted(path, u64::MAX, &mut hasher, cancel, counter)?;
     Ok(hasher.finish())
 }
 
@@ -110,6 +122,16 @@ pub fn hash_prefix_into(
     limit: u64,
     hasher: &mut Hasher,
     cancel: &CancellationToken,
+) -> Result<u64, HashError> {
+    hash_prefix_counted(path, limit, hasher, cancel, &AtomicU64::new(0))
+}
+
+fn hash_prefix_counted(
+    path: &Path,
+    limit: u64,
+    hasher: &mut Hasher,
+    cancel: &CancellationToken,
+    counter: &AtomicU64,
 ) -> Result<u64, HashError> {
     let io_err = |source| HashError::Io {
         path: path.to_path_buf(),
@@ -138,6 +160,7 @@ pub fn hash_prefix_into(
             block.truncate(n);
             hasher.update_bytes(block.freeze());
             fed += n as u64;
+            counter.fetch_add(n as u64, Ordering::Relaxed);
         } else {
             let n = read_full(&mut file, &mut reused).map_err(io_err)?;
             if n == 0 {
@@ -145,6 +168,7 @@ pub fn hash_prefix_into(
             }
             hasher.update(&reused[..n]);
             fed += n as u64;
+            counter.fetch_add(n as u64, Ordering::Relaxed);
         }
     }
     Ok(fed)

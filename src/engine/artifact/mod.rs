@@ -8,9 +8,9 @@
 //! Final files are 0644 (they are meant to be published; nothing is group/world-writable).
 //!
 //! Digests: compressed extras are hashed while being written; `qemu-img` outputs are hashed in one
-//! pass afterwards. MD5 only when asked (`want_md5`), on its own thread. Input format is detected
-//! once with `qemu-img info` and then passed explicitly (`-f`), so `qemu-img` never probes a raw
-//! image. Knows no storage backend.
+//! pass afterwards. MD5 only when asked (`want_md5`), on its own thread. The input format comes
+//! from its extension (`.raw`/`.img` → raw, `.qcow2`) or else from one `qemu-img info` probe, and is
+//! then passed explicitly (`-f`) to every conversion. Knows no storage backend.
 
 mod compress;
 mod qemu;
@@ -116,7 +116,7 @@ pub async fn normalize(
         path: out_dir.to_path_buf(),
         source,
     })?;
-    let source = qemu::info(input, None, cancel).await?;
+    let source = qemu::info(input, format_hint(input), cancel).await?;
     tracing::info!(input = %input.display(), format = %source.format, virtual_size = source.virtual_size, "normalizing");
 
     let mut pending = Vec::new();
@@ -343,6 +343,16 @@ async fn compress_blocking(
         Err(e) => Err(ArtifactError::Parse(format!(
             "compression thread failed: {e}"
         ))),
+    }
+}
+
+/// The input format implied by its extension: a `.raw`/`.img` file is opened as raw so that guest
+/// data resembling an image header can never be probed as another format; anything else is probed.
+fn format_hint(input: &Path) -> Option<&'static str> {
+    match input.extension().and_then(|e| e.to_str()) {
+        Some("raw" | "img") => Some("raw"),
+        Some("qcow2") => Some("qcow2"),
+        _ => None,
     }
 }
 

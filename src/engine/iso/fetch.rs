@@ -1,4 +1,4 @@
-//! Streams one source (http, https or file) into `<sha>.iso.part` while hashing in the same pass.
+//! Streams one http(s) source into `<sha>.iso.part` while hashing in the same pass.
 //!
 //! HTTP: redirects are followed by hand (so a chain can be checked and logged redacted) up to
 //! [`FetchOptions::max_redirects`], and once a chain has touched https it never continues over
@@ -11,29 +11,25 @@
 //! The network side runs on the async runtime; writing and hashing run on a blocking thread fed
 //! through a bounded channel, so the two overlap. Knows nothing about the cache's trust rules.
 
-use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
 use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Response, StatusCode};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use super::cache::{self, Entry};
+use super::cache::Entry;
+use super::part::{begin_part, discard_part, open_part_at, resume_point, url_key};
 use super::redact::redact;
 use super::IsoError;
-use crate::engine::hash::{self, FileDigests, Hasher, BLOCK_SIZE};
+use crate::engine::hash::{self, FileDigests, Hasher};
 use crate::engine::progress::{Progress, Stage};
 
 /// Network behaviour of ISO downloads.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FetchOptions {
     /// Attempts per source, the first included (default 5).
     pub max_attempts: u32,
@@ -49,6 +45,20 @@ pub struct FetchOptions {
     pub read_timeout: Duration,
     /// Extra PEM root certificates trusted besides the system roots (private mirrors, tests).
     pub extra_root_certs_pem: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for FetchOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FetchOptions")
+            .field("max_attempts", &self.max_attempts)
+            .field("initial_backoff", &self.initial_backoff)
+            .field("max_backoff", &self.max_backoff)
+            .field("max_redirects", &self.max_redirects)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .field("extra_root_certs", &self.extra_root_certs_pem.len())
+            .finish()
+    }
 }
 
 impl Default for FetchOptions {
@@ -69,15 +79,6 @@ impl Default for FetchOptions {
 const WRITE_QUEUE: usize = 64;
 /// Bytes between progress reports.
 const PROGRESS_STEP: u64 = 16 << 20;
-
-/// What the `.part.json` sidecar remembers about an interrupted download.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-struct PartMeta {
-    /// sha256 of the requested URL (the URL itself may hold secrets)
-    url_key: String,
-    /// the `If-Range` value: a strong ETag or a Last-Modified date
-    validator: String,
-}
 
 /// Mutable per-acquire state shared with the caller.
 pub(super) struct Ctx<'a> {
@@ -374,110 +375,6 @@ impl Fetcher {
     }
 }
 
-/// Copies a local file into `entry.part` while hashing (no resume: a local copy is cheap).
-pub(super) async fn fetch_file(
-    source: &Path,
-    entry: &Entry,
-    ctx: &mut Ctx<'_>,
-) -> Result<FileDigests, IsoError> {
-    let counter = Arc::new(AtomicU64::new(0));
-    let total = fs::metadata(source).ok().map(|m| m.len());
-    let job = {
-        let (source, part, counter, cancel) = (
-            source.to_path_buf(),
-            entry.part.clone(),
-            counter.clone(),
-            ctx.cancel.clone(),
-        );
-        move || copy_hashing(&source, &part, &counter, &cancel)
-    };
-    cache::remove_quietly(&entry.part_meta);
-    let result = run_with_progress(job, &counter, total, ctx.progress).await;
-    ctx.downloaded += counter.load(Ordering::Relaxed);
-    match result {
-        Ok(Ok(digests)) => Ok(digests),
-        Ok(Err(CopyError::Cancelled)) => {
-            cache::remove_quietly(&entry.part);
-            Err(IsoError::Cancelled)
-        }
-        Ok(Err(CopyError::Source(e))) => {
-            cache::remove_quietly(&entry.part);
-            Err(IsoError::Source {
-                url: format!("file://{}", source.display()),
-                reason: e.to_string(),
-            })
-        }
-        Ok(Err(CopyError::Dest(e))) => {
-            cache::remove_quietly(&entry.part);
-            Err(IsoError::Cache(format!(
-                "cannot write {}: {e}",
-                entry.part.display()
-            )))
-        }
-        Err(e) => Err(IsoError::Cache(format!("copy thread failed: {e}"))),
-    }
-}
-
-/// Runs a blocking job, reporting the bytes it counts while it runs.
-pub(super) async fn run_with_progress<T: Send + 'static>(
-    job: impl FnOnce() -> T + Send + 'static,
-    counter: &AtomicU64,
-    total: Option<u64>,
-    progress: &dyn Progress,
-) -> Result<T, tokio::task::JoinError> {
-    let mut handle = tokio::task::spawn_blocking(job);
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    tick.tick().await;
-    loop {
-        tokio::select! {
-            r = &mut handle => {
-                progress.bytes(Stage::Fetch, counter.load(Ordering::Relaxed), total);
-                return r;
-            }
-            _ = tick.tick() => progress.bytes(Stage::Fetch, counter.load(Ordering::Relaxed), total),
-        }
-    }
-}
-
-enum CopyError {
-    Source(io::Error),
-    Dest(io::Error),
-    Cancelled,
-}
-
-fn copy_hashing(
-    source: &Path,
-    part: &Path,
-    counter: &AtomicU64,
-    cancel: &CancellationToken,
-) -> Result<FileDigests, CopyError> {
-    let mut input = File::open(source).map_err(CopyError::Source)?;
-    let file = cache::open_private(part).map_err(CopyError::Dest)?;
-    file.set_len(0).map_err(CopyError::Dest)?;
-    let mut out = BufWriter::with_capacity(BLOCK_SIZE, file);
-    let mut hasher = Hasher::new(false);
-    let mut block = vec![0u8; BLOCK_SIZE];
-    loop {
-        if cancel.is_cancelled() {
-            return Err(CopyError::Cancelled);
-        }
-        let n = match input.read(&mut block) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(CopyError::Source(e)),
-        };
-        out.write_all(&block[..n]).map_err(CopyError::Dest)?;
-        hasher.update(&block[..n]);
-        counter.fetch_add(n as u64, Ordering::Relaxed);
-    }
-    let file = out
-        .into_inner()
-        .map_err(|e| CopyError::Dest(e.into_error()))?;
-    file.sync_all().map_err(CopyError::Dest)?;
-    Ok(hasher.finish())
-}
-
 /// Writer thread: appends chunks in order and hashes them.
 fn write_loop(
     file: File,
@@ -492,102 +389,6 @@ fn write_loop(
     let file = out.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     Ok(hasher)
-}
-
-/// Truncates the part file and records the response's validator (if any) for a later resume.
-fn begin_part(entry: &Entry, key: &str, headers: &HeaderMap) -> Result<(), IsoError> {
-    cache::remove_quietly(&entry.part_meta);
-    let file = cache::open_private(&entry.part).map_err(|e| part_error(entry, e))?;
-    file.set_len(0).map_err(|e| part_error(entry, e))?;
-    if let Some(validator) = validator(headers) {
-        let meta = PartMeta {
-            url_key: key.to_string(),
-            validator,
-        };
-        let bytes = serde_json::to_vec(&meta).map_err(|e| IsoError::Cache(e.to_string()))?;
-        cache::write_atomic(&entry.part_meta, &bytes).map_err(IsoError::Cache)?;
-    }
-    Ok(())
-}
-
-fn open_part_at(entry: &Entry, start: u64) -> Result<File, IsoError> {
-    let mut file = cache::open_private(&entry.part).map_err(|e| part_error(entry, e))?;
-    file.set_len(start).map_err(|e| part_error(entry, e))?;
-    file.seek(SeekFrom::Start(start))
-        .map_err(|e| part_error(entry, e))?;
-    Ok(file)
-}
-
-fn part_error(entry: &Entry, e: io::Error) -> IsoError {
-    IsoError::Cache(format!("cannot write {}: {e}", entry.part.display()))
-}
-
-/// Hashes the kept prefix so the stream can continue after it.
-async fn rehash_prefix(
-    entry: &Entry,
-    start: u64,
-    cancel: &CancellationToken,
-) -> Result<Hasher, Attempt> {
-    let (part, cancel) = (entry.part.clone(), cancel.clone());
-    let job = tokio::task::spawn_blocking(move || {
-        let mut hasher = Hasher::new(false);
-        hash::hash_prefix_into(&part, start, &mut hasher, &cancel).map(|fed| (fed, hasher))
-    });
-    match job.await {
-        Ok(Ok((fed, hasher))) if fed == start => Ok(hasher),
-        Ok(Ok((fed, _))) => {
-            discard_part(entry);
-            Err(Attempt::RetryNow(format!(
-                "kept prefix shrank to {fed} of {start} bytes; restarting"
-            )))
-        }
-        Ok(Err(hash::HashError::Cancelled)) => Err(Attempt::Fatal(IsoError::Cancelled)),
-        Ok(Err(e)) => Err(Attempt::Fatal(IsoError::Cache(e.to_string()))),
-        Err(e) => Err(Attempt::Fatal(IsoError::Cache(format!(
-            "hash thread failed: {e}"
-        )))),
-    }
-}
-
-/// Offset and validator to resume from, when the sidecar matches this URL and data was kept.
-fn resume_point(entry: &Entry, key: &str) -> Option<(u64, String)> {
-    let meta: PartMeta = serde_json::from_slice(&fs::read(&entry.part_meta).ok()?).ok()?;
-    if meta.url_key != key {
-        return None;
-    }
-    let len = fs::symlink_metadata(&entry.part).ok()?.len();
-    (len > 0).then_some((len, meta.validator))
-}
-
-/// Drops the partial download and its sidecar.
-pub(super) fn discard_part(entry: &Entry) {
-    cache::remove_quietly(&entry.part_meta);
-    cache::remove_quietly(&entry.part);
-}
-
-/// Renames a verified part into place.
-pub(super) fn commit_part(entry: &Entry) -> Result<PathBuf, IsoError> {
-    fs::rename(&entry.part, &entry.iso).map_err(|e| {
-        IsoError::Cache(format!(
-            "cannot rename {} into {}: {e}",
-            entry.part.display(),
-            entry.iso.display()
-        ))
-    })?;
-    if let Ok(dir) = File::open(entry.dir()) {
-        let _ = dir.sync_all();
-    }
-    cache::remove_quietly(&entry.part_meta);
-    Ok(entry.iso.clone())
-}
-
-/// A strong ETag, else Last-Modified: the value to send as `If-Range`.
-fn validator(headers: &HeaderMap) -> Option<String> {
-    let get = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    match get(header::ETAG) {
-        Some(etag) if !etag.starts_with("W/") => Some(etag.to_string()),
-        _ => get(header::LAST_MODIFIED).map(str::to_string),
-    }
 }
 
 /// `Content-Range: bytes FIRST-LAST/TOTAL` → (FIRST, TOTAL when known).
@@ -661,9 +462,31 @@ fn describe(e: &reqwest::Error) -> String {
     text
 }
 
-/// A stable key for a URL that does not store the URL (nor its secrets) on disk.
-fn url_key(url: &Url) -> String {
-    hex::encode(Sha256::digest(url.as_str().as_bytes()))
+/// Hashes the kept prefix so the stream can continue after it.
+async fn rehash_prefix(
+    entry: &Entry,
+    start: u64,
+    cancel: &CancellationToken,
+) -> Result<Hasher, Attempt> {
+    let (part, cancel) = (entry.part.clone(), cancel.clone());
+    let job = tokio::task::spawn_blocking(move || {
+        let mut hasher = Hasher::new(false);
+        hash::hash_prefix_into(&part, start, &mut hasher, &cancel).map(|fed| (fed, hasher))
+    });
+    match job.await {
+        Ok(Ok((fed, hasher))) if fed == start => Ok(hasher),
+        Ok(Ok((fed, _))) => {
+            discard_part(entry);
+            Err(Attempt::RetryNow(format!(
+                "kept prefix shrank to {fed} of {start} bytes; restarting"
+            )))
+        }
+        Ok(Err(hash::HashError::Cancelled)) => Err(Attempt::Fatal(IsoError::Cancelled)),
+        Ok(Err(e)) => Err(Attempt::Fatal(IsoError::Cache(e.to_string()))),
+        Err(e) => Err(Attempt::Fatal(IsoError::Cache(format!(
+            "hash thread failed: {e}"
+        )))),
+    }
 }
 
 #[cfg(test)]
@@ -684,22 +507,6 @@ mod tests {
             h.insert(header::CONTENT_RANGE, raw.parse().unwrap());
             assert_eq!(parse_content_range(&h), want, "{raw}");
         }
-    }
-
-    #[test]
-    fn validator_prefers_strong_etag() {
-        let mut h = HeaderMap::new();
-        h.insert(header::ETAG, "W/\"weak\"".parse().unwrap());
-        h.insert(
-            header::LAST_MODIFIED,
-            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
-        );
-        assert_eq!(
-            validator(&h).as_deref(),
-            Some("Wed, 21 Oct 2015 07:28:00 GMT")
-        );
-        h.insert(header::ETAG, "\"strong\"".parse().unwrap());
-        assert_eq!(validator(&h).as_deref(), Some("\"strong\""));
     }
 
     #[test]

@@ -2,18 +2,24 @@
 //! digest and read its `/version.json`.
 //!
 //! [`acquire`] tries the mirror first (when set), then the source URL; http, https and `file://` are
-//! accepted. A warm cache costs no network I/O and no re-hash (see [`cache`](self) layout: a
-//! `.verified` record keyed on size, mtime and inode); `reverify` forces a full re-hash. Concurrent
-//! acquires of one ISO, in one process or many, download it once: the loser of the per-sha256
-//! `flock` waits and then finds the verified file. A mismatching download is deleted and reported
-//! with both digests. Knows no builder and nothing about Terraform.
+//! accepted. Cache layout under `<cache_dir>/iso/` (directory 0700, files 0600): `<sha>.iso` (only
+//! ever created by an atomic rename), `<sha>.iso.verified` (the verified sha256 with the file's
+//! size, mtime and inode), `<sha>.iso.part` + `.part.json` (an interrupted download and its
+//! validator), `<sha>.lock`. A warm cache costs no network I/O and no re-hash while the verified
+//! record matches the file; `reverify` forces a full re-hash. Concurrent acquires of one ISO, in one
+//! process or many, download it once: the loser of the per-sha256 `flock` waits, then finds the
+//! verified file. A mismatching download is deleted and reported with both digests. Knows no
+//! builder and nothing about Terraform.
 //!
-//! Costly caveats: an interrupted download leaves `<sha>.iso.part` (0600, in the 0700 cache dir) on
-//! purpose so the next acquire resumes it; it is removed on completion or on mismatch. URLs are
-//! redacted ([`redact_url`]) in every log line and error.
+//! Costly caveats: an interrupted or cancelled download leaves `<sha>.iso.part` on purpose so the
+//! next acquire resumes it (at most one per ISO; removed on completion or mismatch). Lock files are
+//! never deleted (that would race with waiters). URLs are redacted ([`redact_url`]) in every log
+//! line and error.
 
 mod cache;
 mod fetch;
+mod local;
+mod part;
 mod redact;
 mod version;
 
@@ -35,8 +41,8 @@ use cache::{CacheState, Entry, LockError};
 /// Environment variable overriding the default cache directory.
 pub const CACHE_DIR_ENV: &str = "HYOPS_VYOS_ISO_CACHE_DIR";
 
-/// What to acquire.
-#[derive(Debug, Clone)]
+/// What to acquire. `Debug` redacts the URLs.
+#[derive(Clone)]
 pub struct IsoRequest {
     /// `source_iso_url`: provenance, and the download URL when no mirror is set (http, https, file).
     pub source_url: String,
@@ -50,6 +56,19 @@ pub struct IsoRequest {
     pub reverify: bool,
     /// Network behaviour (retries, timeouts, redirects, extra roots).
     pub fetch: FetchOptions,
+}
+
+impl std::fmt::Debug for IsoRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IsoRequest")
+            .field("source_url", &redact_url(&self.source_url))
+            .field("mirror_url", &self.mirror_url.as_deref().map(redact_url))
+            .field("sha256", &self.sha256)
+            .field("cache_dir", &self.cache_dir)
+            .field("reverify", &self.reverify)
+            .field("fetch", &self.fetch)
+            .finish()
+    }
 }
 
 impl IsoRequest {
@@ -307,17 +326,17 @@ async fn download_one(
         .message(Stage::Fetch, &format!("downloading {shown}"));
     let digests = match source {
         Source::Http(url) => fetcher.fetch_http(url, entry, ctx).await?,
-        Source::File(path) => fetch::fetch_file(path, entry, ctx).await?,
+        Source::File(path) => local::fetch_file(path, entry, ctx).await?,
     };
     if digests.sha256 != sha256 {
-        fetch::discard_part(entry);
+        part::discard_part(entry);
         return Err(IsoError::Mismatch {
             url: shown,
             expected: sha256.to_string(),
             actual: digests.sha256,
         });
     }
-    fetch::commit_part(entry)?;
+    part::commit_part(entry)?;
     cache::record_verified(entry, sha256).map_err(IsoError::Cache)?;
     tracing::info!(sha256, bytes = digests.size, "ISO verified");
     Ok(())
@@ -332,11 +351,10 @@ async fn rehash(
     let counter = Arc::new(AtomicU64::new(0));
     let total = std::fs::metadata(path).ok().map(|m| m.len());
     let job = {
-        let (path, cancel) = (path.to_path_buf(), cancel.clone());
-        move || hash::hash_file(&path, false, &cancel)
+        let (path, cancel, counter) = (path.to_path_buf(), cancel.clone(), counter.clone());
+        move || hash::hash_file_counted(&path, false, &cancel, &counter)
     };
-    // hash_file has no byte counter; report start and end only.
-    match fetch::run_with_progress(job, &counter, total, progress).await {
+    match local::run_with_progress(job, &counter, total, progress).await {
         Ok(Ok(digests)) => Ok(digests.sha256),
         Ok(Err(HashError::Cancelled)) => Err(IsoError::Cancelled),
         Ok(Err(e)) => Err(IsoError::Cache(e.to_string())),
@@ -432,6 +450,15 @@ mod tests {
         assert_eq!(normalize_sha256(&upper).unwrap(), "ab".repeat(32));
         assert!(normalize_sha256("abc").is_err());
         assert!(normalize_sha256(&"zz".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn request_debug_redacts_urls() {
+        let mut req = IsoRequest::new("https://u:pw@h/a.iso?sig=s3cret", "ab".repeat(32), "/c");
+        req.mirror_url = Some("http://h/m.iso?token=t0ken".into());
+        let shown = format!("{req:?}");
+        assert!(!shown.contains("s3cret") && !shown.contains("pw") && !shown.contains("t0ken"));
+        assert!(shown.contains("https://***@h/a.iso?***"), "{shown}");
     }
 
     #[test]
