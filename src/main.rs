@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         return run_plugin(ServeOptions::debug());
     }
     if !args.is_empty() {
-        return hyops::cli::run(std::env::args_os().skip(1).collect());
+        return hyops::cli::run(args);
     }
     eprint!(
         "{}",

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::create::create;
 use crate::engine::env::EngineEnv;
-use crate::engine::error::EngineError;
+use crate::engine::error::ErrorKind;
 use crate::engine::spec::ImageSpec;
 use crate::engine::validate::validate_spec;
 
@@ -59,7 +59,9 @@ fn parse_args(args: Vec<OsString>) -> anyhow::Result<Command> {
     // Accept the full argv (program name first) as well as the arguments alone.
     if let Some(first) = args.first() {
         let known = ["image", "help", "--help", "-h"];
-        if !known.contains(&first.as_str()) {
+        let looks_like_program =
+            first.contains('/') || first.starts_with("terraform-provider-hyops");
+        if !known.contains(&first.as_str()) && looks_like_program {
             args.remove(0);
         }
     }
@@ -136,16 +138,25 @@ fn engine_env(spec: &ImageSpec) -> EngineEnv {
     }
 }
 
-/// Entry point: `args` is the process argv (the program name first, as `std::env::args_os()`
-/// yields it) or just the arguments after it.
-pub fn run(args: Vec<OsString>) -> ExitCode {
+/// Entry point: `args` are the process arguments after the program name (as `main.rs` passes
+/// them); a leading program name is tolerated too.
+pub fn run<I, S>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = S>,
+    S: Into<OsString>,
+{
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     run_to(args, &mut out)
 }
 
 /// [`run`] with the contract JSON written to `out` instead of stdout (tests, embedding).
-pub fn run_to(args: Vec<OsString>, out: &mut dyn std::io::Write) -> ExitCode {
+pub fn run_to<I, S>(args: I, out: &mut dyn std::io::Write) -> ExitCode
+where
+    I: IntoIterator<Item = S>,
+    S: Into<OsString>,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     let command = match parse_args(args) {
         Ok(c) => c,
         Err(e) => {
@@ -242,9 +253,9 @@ fn apply(config: &Path, verbose: bool, out: &mut dyn std::io::Write) -> ExitCode
             }
             Err(e) => {
                 eprintln!("error: {e}");
-                match e {
-                    EngineError::Cancelled { .. } => ExitCode::from(130),
-                    EngineError::Invalid(_) => ExitCode::from(2),
+                match e.kind() {
+                    ErrorKind::Cancelled => ExitCode::from(130),
+                    ErrorKind::Invalid => ExitCode::from(2),
                     _ => ExitCode::from(1),
                 }
             }
@@ -282,15 +293,26 @@ mod tests {
             verbose: false,
         };
         assert_eq!(
-            parse_args(os(&["prog", "image", "apply", "--config", "s.json"])).unwrap(),
+            parse_args(os(&[
+                "terraform-provider-hyops",
+                "image",
+                "apply",
+                "--config",
+                "s.json"
+            ]))
+            .unwrap(),
             want
         );
         assert_eq!(
             parse_args(os(&["image", "apply", "--config=s.json"])).unwrap(),
             want
         );
-        assert!(parse_args(os(&["prog", "image", "apply"])).is_err());
-        assert!(parse_args(os(&["prog", "image", "frob"])).is_err());
-        assert_eq!(parse_args(os(&["prog"])).unwrap(), Command::Help);
+        assert!(parse_args(os(&["image", "apply"])).is_err());
+        assert!(parse_args(os(&["image", "frob"])).is_err());
+        assert_eq!(
+            parse_args(os(&["/usr/bin/terraform-provider-hyops"])).unwrap(),
+            Command::Help
+        );
+        assert!(parse_args(os(&["frob"])).is_err());
     }
 }

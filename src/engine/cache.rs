@@ -26,6 +26,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::build::{BuildSettings, ENV_CC_VYOS_PATH};
+use crate::engine::contract::VyosMetadata;
 use crate::engine::spec::ImageSpec;
 
 const RECORD: &str = "record.json";
@@ -178,7 +179,7 @@ pub struct RecordFile {
 }
 
 /// `record.json` of a cache entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BuildRecord {
     /// record schema
     pub schema: u32,
@@ -190,6 +191,9 @@ pub struct BuildRecord {
     pub built_at: String,
     /// VyOS version read from the ISO
     pub vyos_version: Option<String>,
+    /// the ISO's `/version.json` facts (for the manifest)
+    #[serde(default)]
+    pub vyos: VyosMetadata,
     /// resolved `artifact_version`
     pub artifact_version: String,
     /// ISO sha256

@@ -1,13 +1,14 @@
 //! [`EngineEnv`]: provider-level settings of the engine, resolved **once** from the environment
 //! variables of DESIGN §2 (`from_env`) and then overridden by explicit settings (`with_*`, or
 //! [`EngineEnv::with_provider_settings`] for the provider block / the CLI's `"provider"` object).
-//! Every environment variable the engine honours is named here, next to the code that reads it;
-//! nothing below `create` reads the process environment for settings.
+//! The builder defaults' environment variables are named here, next to the code that reads them;
+//! the object-store and credential fallbacks (`HYOPS_VYOS_GCS_SA_JSON[_FILE]`, `HYOPS_GCS_ENDPOINT`,
+//! `AWS_*`, `AZURE_STORAGE_*`) are read by [`StoreSettings::from_provider`] within the same
+//! resolution step. Nothing below `create` reads the process environment for settings.
 
 use std::path::{Path, PathBuf};
 
-use zeroize::Zeroizing;
-
+use crate::engine::publish::StoreSettings;
 use crate::engine::spec::ProviderSettings;
 
 /// `cache_dir` fallback.
@@ -16,12 +17,6 @@ pub const ENV_CACHE_DIR: &str = "HYOPS_VYOS_ISO_CACHE_DIR";
 pub const ENV_RUNTIME_ROOT: &str = "HYOPS_RUNTIME_ROOT";
 /// `runtime_root` second fallback (`~/.hybridops/envs/$HYOPS_ENV`).
 pub const ENV_HYOPS_ENV: &str = "HYOPS_ENV";
-/// `gcs_credentials` fallback (the JSON itself; secret).
-pub const ENV_GCS_SA_JSON: &str = "HYOPS_VYOS_GCS_SA_JSON";
-/// `gcs_credentials_file` fallback.
-pub const ENV_GCS_SA_JSON_FILE: &str = "HYOPS_VYOS_GCS_SA_JSON_FILE";
-/// `gcs_endpoint` fallback.
-pub const ENV_GCS_ENDPOINT: &str = "HYOPS_GCS_ENDPOINT";
 /// `build.method` default.
 pub const ENV_BUILD_METHOD: &str = "HYOPS_VYOS_ISO_BUILD_METHOD";
 /// `build.command` default.
@@ -33,42 +28,12 @@ pub const ENV_PACKER_TEMPLATE: &str = "HYOPS_VYOS_PACKER_TEMPLATE";
 /// `build.vyos_vm_images_dir` default.
 pub const ENV_VM_IMAGES_DIR: &str = "HYOPS_VYOS_VM_IMAGES_DIR";
 
-/// Default public GCS JSON-API endpoint.
-pub const DEFAULT_GCS_ENDPOINT: &str = "https://storage.googleapis.com";
-
-/// The GCS service-account JSON. Redacted in Debug; zeroed on drop.
-#[derive(Clone)]
-pub struct GcsCredentials(Zeroizing<String>);
-
-impl GcsCredentials {
-    /// Wrap the JSON text.
-    pub fn new(json: String) -> Self {
-        GcsCredentials(Zeroizing::new(json))
-    }
-
-    /// The JSON text. Callers must not log it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for GcsCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("GcsCredentials(<redacted>)")
-    }
-}
-
 /// Engine-wide settings (the provider block's meaning plus the builder defaults of DESIGN §2).
 #[derive(Debug, Clone)]
 pub struct EngineEnv {
     cache_dir: PathBuf,
     runtime_root: PathBuf,
-    gcs_credentials: Option<GcsCredentials>,
-    gcs_credentials_file: Option<PathBuf>,
-    gcs_endpoint: String,
-    s3_endpoint: Option<String>,
-    s3_region: Option<String>,
-    azure_storage_account: Option<String>,
+    store: StoreSettings,
     max_parallel_builds: u32,
     build_method: Option<String>,
     build_command: Option<String>,
@@ -107,12 +72,7 @@ impl EngineEnv {
         EngineEnv {
             cache_dir,
             runtime_root,
-            gcs_credentials: var(ENV_GCS_SA_JSON).map(GcsCredentials::new),
-            gcs_credentials_file: var(ENV_GCS_SA_JSON_FILE).map(PathBuf::from),
-            gcs_endpoint: var(ENV_GCS_ENDPOINT).unwrap_or_else(|| DEFAULT_GCS_ENDPOINT.to_owned()),
-            s3_endpoint: None,
-            s3_region: None,
-            azure_storage_account: None,
+            store: StoreSettings::from_provider(&ProviderSettings::default()),
             max_parallel_builds: 1,
             build_method: var(ENV_BUILD_METHOD),
             build_command: var(ENV_BUILD_COMMAND),
@@ -122,7 +82,8 @@ impl EngineEnv {
         }
     }
 
-    /// Overlay the set fields of a provider block / the CLI's `"provider"` object.
+    /// Overlay the set fields of a provider block / the CLI's `"provider"` object. The store
+    /// settings are rebuilt from `p` (with their environment fallbacks).
     pub fn with_provider_settings(mut self, p: &ProviderSettings) -> Self {
         if let Some(v) = &p.cache_dir {
             self.cache_dir = v.clone();
@@ -130,24 +91,7 @@ impl EngineEnv {
         if let Some(v) = &p.runtime_root {
             self.runtime_root = v.clone();
         }
-        if let Some(v) = &p.gcs_credentials {
-            self.gcs_credentials = Some(GcsCredentials::new(v.expose_secret().to_string()));
-        }
-        if let Some(v) = &p.gcs_credentials_file {
-            self.gcs_credentials_file = Some(v.clone());
-        }
-        if let Some(v) = &p.gcs_endpoint {
-            self.gcs_endpoint = v.clone();
-        }
-        if let Some(v) = &p.s3_endpoint {
-            self.s3_endpoint = Some(v.clone());
-        }
-        if let Some(v) = &p.s3_region {
-            self.s3_region = Some(v.clone());
-        }
-        if let Some(v) = &p.azure_storage_account {
-            self.azure_storage_account = Some(v.clone());
-        }
+        self.store = StoreSettings::from_provider(p);
         if let Some(v) = p.max_parallel_builds {
             self.max_parallel_builds = v.max(1);
         }
@@ -164,34 +108,9 @@ impl EngineEnv {
         self.runtime_root = dir.into();
         self
     }
-    /// Set `gcs_credentials` (JSON text).
-    pub fn with_gcs_credentials(mut self, json: Option<GcsCredentials>) -> Self {
-        self.gcs_credentials = json;
-        self
-    }
-    /// Set `gcs_credentials_file`.
-    pub fn with_gcs_credentials_file(mut self, path: Option<PathBuf>) -> Self {
-        self.gcs_credentials_file = path;
-        self
-    }
-    /// Set `gcs_endpoint`.
-    pub fn with_gcs_endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.gcs_endpoint = endpoint.into();
-        self
-    }
-    /// Set `s3_endpoint`.
-    pub fn with_s3_endpoint(mut self, endpoint: Option<String>) -> Self {
-        self.s3_endpoint = endpoint;
-        self
-    }
-    /// Set `s3_region`.
-    pub fn with_s3_region(mut self, region: Option<String>) -> Self {
-        self.s3_region = region;
-        self
-    }
-    /// Set `azure_storage_account`.
-    pub fn with_azure_storage_account(mut self, account: Option<String>) -> Self {
-        self.azure_storage_account = account;
+    /// Set the object-store settings (endpoints, credentials) used by publishing.
+    pub fn with_store_settings(mut self, store: StoreSettings) -> Self {
+        self.store = store;
         self
     }
     /// Set `max_parallel_builds` (at least 1).
@@ -233,29 +152,9 @@ impl EngineEnv {
     pub fn runtime_root(&self) -> &Path {
         &self.runtime_root
     }
-    /// GCS service-account JSON, if configured.
-    pub fn gcs_credentials(&self) -> Option<&GcsCredentials> {
-        self.gcs_credentials.as_ref()
-    }
-    /// Path of the GCS service-account JSON, if configured.
-    pub fn gcs_credentials_file(&self) -> Option<&Path> {
-        self.gcs_credentials_file.as_deref()
-    }
-    /// GCS JSON-API base URL.
-    pub fn gcs_endpoint(&self) -> &str {
-        &self.gcs_endpoint
-    }
-    /// S3 endpoint override.
-    pub fn s3_endpoint(&self) -> Option<&str> {
-        self.s3_endpoint.as_deref()
-    }
-    /// S3 region.
-    pub fn s3_region(&self) -> Option<&str> {
-        self.s3_region.as_deref()
-    }
-    /// Azure storage account.
-    pub fn azure_storage_account(&self) -> Option<&str> {
-        self.azure_storage_account.as_deref()
+    /// Object-store settings used by publishing.
+    pub fn store_settings(&self) -> &StoreSettings {
+        &self.store
     }
     /// Concurrent builds allowed in this process.
     pub fn max_parallel_builds(&self) -> u32 {

@@ -7,8 +7,10 @@ use std::time::Duration;
 use crate::engine::artifact::ArtifactError;
 use crate::engine::build::BuildError;
 use crate::engine::cache::CacheError;
+use crate::engine::hyops_state::HyopsStateError;
 use crate::engine::iso::IsoError;
 use crate::engine::preflight::PreflightError;
+use crate::engine::publish::PublishError;
 use crate::engine::verify::VerifyError;
 
 /// A field of the spec and what is wrong with it.
@@ -60,7 +62,7 @@ pub enum EngineError {
     #[error("build failed: {error}{}", .kept.as_ref().map(|p| format!(" (work directory kept at {p})")).unwrap_or_default())]
     Build {
         /// the builder's error (log tail inside)
-        error: BuildError,
+        error: Box<BuildError>,
         /// work directory kept for debugging (packer's stage-1 disk)
         kept: Option<String>,
     },
@@ -73,9 +75,12 @@ pub enum EngineError {
     /// the build cache failed
     #[error(transparent)]
     Cache(#[from] CacheError),
-    /// publishing failed
+    /// publishing failed (or its configuration was refused before building)
     #[error("publish: {0}")]
-    Publish(String),
+    Publish(#[from] PublishError),
+    /// the build succeeded but writing the HyOps state file failed
+    #[error("HyOps state: {0}")]
+    HyopsState(#[from] HyopsStateError),
     /// the caller cancelled; children were terminated and nothing was claimed
     #[error("create cancelled during {stage}; child processes terminated, nothing claimed")]
     Cancelled {
@@ -127,6 +132,14 @@ impl EngineError {
             EngineError::Iso(IsoError::Cancelled) => ErrorKind::Cancelled,
             EngineError::Iso(_) => ErrorKind::Transient,
             EngineError::Verify(VerifyError::Refused { .. }) => ErrorKind::Refused,
+            EngineError::Publish(PublishError::Config(_) | PublishError::InvalidName { .. }) => {
+                ErrorKind::Invalid
+            }
+            EngineError::Publish(PublishError::Cancelled) => ErrorKind::Cancelled,
+            EngineError::Publish(e) if e.is_transient() => ErrorKind::Transient,
+            EngineError::Publish(PublishError::Auth { .. } | PublishError::Refused { .. }) => {
+                ErrorKind::Refused
+            }
             EngineError::Cancelled { .. } => ErrorKind::Cancelled,
             EngineError::TimedOut { .. } => ErrorKind::TimedOut,
             _ => ErrorKind::Failed,
@@ -139,13 +152,14 @@ impl EngineError {
     }
 
     /// Whether this error came from a cancelled token (any layer).
-    pub(crate) fn from_cancellation(&self) -> bool {
+    pub(crate) fn caused_by_cancellation(&self) -> bool {
         match self {
             EngineError::Cancelled { .. } | EngineError::Iso(IsoError::Cancelled) => true,
             EngineError::Build { error, .. } => error.is_cancelled(),
             EngineError::Verify(e) => e.is_cancelled(),
             EngineError::Artifact(ArtifactError::Cancelled) => true,
             EngineError::Cache(CacheError::Cancelled) => true,
+            EngineError::Publish(PublishError::Cancelled) => true,
             _ => false,
         }
     }

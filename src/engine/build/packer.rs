@@ -132,11 +132,14 @@ fn load_template(path: &Path, role: Role) -> Result<Template, BuildError> {
     })
 }
 
+/// Stage templates in run order, plus the vars file to load.
+type ResolvedTemplates = (Vec<(Role, Template)>, Option<PathBuf>);
+
 /// The stage templates of a build: packaged, a custom directory, or one custom file.
 fn resolve_templates(
     ctx: &BuildContext<'_>,
     packer_dir: &Path,
-) -> Result<(Vec<(Role, Template)>, Option<PathBuf>), BuildError> {
+) -> Result<ResolvedTemplates, BuildError> {
     let s = ctx.settings;
     match &s.packer_template {
         None => {

@@ -220,6 +220,57 @@ impl Manifest {
     pub fn primary(&self) -> Option<&ManifestFile> {
         self.files.first()
     }
+
+    /// The artifact contract this manifest describes (import, `hyops_vyos_artifact`): the
+    /// primary file fills the top-level attributes, every file an `artifacts` entry keyed
+    /// `<artifact_key>` (primary) or `<artifact_key>+<format>`. Local paths are empty.
+    pub fn to_contract(&self, manifest_url: &str) -> super::ArtifactContract {
+        let primary = self.primary().cloned().unwrap_or_default();
+        let artifacts = self
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let key = if i == 0 {
+                    self.artifact_key.clone()
+                } else {
+                    format!("{}+{}", self.artifact_key, f.format)
+                };
+                let entry = super::ArtifactEntry {
+                    artifact_url: f.url.clone(),
+                    artifact_format: f.format.clone(),
+                    artifact_version: self.artifact_version.clone(),
+                    artifact_sha256: f.sha256.clone(),
+                    source_iso_url: self.source_iso.url.clone(),
+                    artifact_local_path: String::new(),
+                };
+                (key, entry)
+            })
+            .collect();
+        super::ArtifactContract {
+            id: self.build_id.clone(),
+            artifact_key: self.artifact_key.clone(),
+            artifact_format: self.artifact_format.clone(),
+            artifact_version: self.artifact_version.clone(),
+            artifact_local_path: String::new(),
+            artifact_url: primary.url.clone(),
+            artifact_storage_uri: primary.storage_uri.clone(),
+            artifact_sha256: primary.sha256.clone(),
+            artifact_size_bytes: primary.size_bytes,
+            artifact_virtual_size_bytes: primary.virtual_size_bytes,
+            vyos_version: self.vyos.version.clone(),
+            source_iso_url: self.source_iso.url.clone(),
+            source_iso_sha256: self.source_iso.sha256.clone(),
+            build_id: self.build_id.clone(),
+            built_at: self.built_at.clone(),
+            published: !manifest_url.is_empty(),
+            published_at: self.published_at.clone(),
+            remote_checksum: primary.remote_checksum.clone(),
+            remote_generation: primary.remote_generation.clone(),
+            manifest_url: manifest_url.to_owned(),
+            artifacts,
+        }
+    }
 }
 
 #[cfg(test)]

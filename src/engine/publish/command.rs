@@ -1,33 +1,26 @@
 //! The `publish.command` override: a shell command that publishes one file and prints its final
 //! URL alone on stdout.
 //!
-//! It runs via `/bin/bash -lc` in its workdir and its own process group, with the DESIGN §2
-//! environment given by the caller. The GCS credential reaches it only as
-//! `HYOPS_VYOS_GCS_SA_JSON_FILE`, a path to a 0600 file in a fresh 0700 directory that is removed
-//! when the command ends, fails or is cancelled; `HYOPS_VYOS_GCS_SA_JSON` is removed from its
-//! environment. Cancellation kills the whole group (TERM, then KILL after a grace period).
-//!
-//! Until the engine's `supervisor` lands this module spawns directly, with the same rules
-//! (process group, kill on drop, stderr drained concurrently, tail kept for the error).
+//! It runs through the engine's [`supervisor`](crate::engine::supervisor) (`/bin/bash -lc` in its
+//! workdir, its own process group, output to a log file whose tail goes into errors, TERM then
+//! KILL on cancellation) with the DESIGN §2 environment given by the caller. The GCS credential
+//! reaches it only as `HYOPS_VYOS_GCS_SA_JSON_FILE`, a path to a 0600 file in a fresh 0700
+//! directory that is removed when the command ends, fails or is cancelled (or this future is
+//! dropped); `HYOPS_VYOS_GCS_SA_JSON` never reaches it. Object-store keys from the environment
+//! (`AWS_*`, `AZURE_STORAGE_*`) are passed on, since publishing is its job.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
 use super::PublishError;
-use crate::engine::credentials::{GcsServiceAccount, ENV_SA_JSON, ENV_SA_JSON_FILE};
+use crate::engine::credentials::GcsServiceAccount;
+use crate::engine::supervisor::{self, CommandSpec, SupervisorError};
 
 /// How long a cancelled command gets between SIGTERM and SIGKILL.
 const GRACE: Duration = Duration::from_secs(5);
-/// Most stdout kept (a URL is short).
-const STDOUT_LIMIT: usize = 64 * 1024;
-/// Stderr tail kept for the error.
-const STDERR_TAIL: usize = 4 * 1024;
 
 /// One run of the publish command.
 #[derive(Debug, Clone)]
@@ -40,6 +33,8 @@ pub struct PublishCommand<'a> {
     pub env: &'a BTreeMap<String, String>,
     /// the credential to hand over by path, if any
     pub credential: Option<&'a GcsServiceAccount>,
+    /// where its stdout/stderr are logged
+    pub log_path: &'a Path,
 }
 
 /// Runs the command and returns the single URL it printed.
@@ -47,104 +42,29 @@ pub async fn run_publish_command(
     cmd: &PublishCommand<'_>,
     cancel: &CancellationToken,
 ) -> Result<String, PublishError> {
-    // Dropped (file overwritten and removed) on every return path below, and if this future is
-    // dropped.
+    // Dropped (overwritten and removed) on every return path below, and if this future is dropped.
     let secret = match cmd.credential {
         Some(c) => Some(c.to_scoped_file()?),
         None => None,
     };
-    let mut command = Command::new("/bin/bash");
-    command
-        .arg("-lc")
-        .arg(cmd.command)
-        .env_remove(ENV_SA_JSON)
-        .env_remove(ENV_SA_JSON_FILE)
-        .envs(cmd.env.iter().filter(|(k, _)| k.as_str() != ENV_SA_JSON))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .process_group(0);
+    let mut spec = CommandSpec::bash_script(cmd.command, "publish command", cmd.log_path)
+        .envs(cmd.env.iter().map(|(k, v)| (k.clone(), v.clone())))
+        .inherit_store_credentials()
+        .capture_stdout()
+        .grace(GRACE);
     if let Some(s) = &secret {
-        command.env(ENV_SA_JSON_FILE, s.path());
+        spec = spec.credential_file(s.path());
     }
     if let Some(dir) = cmd.workdir {
-        command.current_dir(dir);
+        spec = spec.cwd(dir);
     }
-    let mut child = command
-        .spawn()
-        .map_err(|e| PublishError::Command(format!("cannot start /bin/bash: {e}")))?;
-    let pid = child.id();
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let out_task = tokio::spawn(read_capped(stdout, STDOUT_LIMIT, false));
-    let err_task = tokio::spawn(read_capped(stderr, STDERR_TAIL, true));
-    let status = tokio::select! {
-        s = child.wait() => s.map_err(|e| PublishError::Command(format!("waiting for the command: {e}")))?,
-        _ = cancel.cancelled() => {
-            if let Some(pid) = pid {
-                kill_group(pid, &mut child).await;
-            }
-            drop(secret);
-            return Err(PublishError::Cancelled);
-        }
-    };
-    // The group may hold the pipes open (background grandchildren): kill it before reading on.
-    if let Some(pid) = pid {
-        signal_group(pid, libc::SIGKILL);
-    }
-    let stdout = out_task.await.unwrap_or_default();
-    let stderr = err_task.await.unwrap_or_default();
+    let result = supervisor::run(&spec, cancel).await;
     drop(secret);
-    if !status.success() {
-        return Err(PublishError::Command(format!(
-            "exited with {status}; stderr tail:\n{}",
-            String::from_utf8_lossy(&stderr).trim_end()
-        )));
-    }
-    parse_single_url(&String::from_utf8_lossy(&stdout))
-}
-
-/// Reads all of a pipe, keeping at most `cap` bytes (the head, or the tail when `tail`).
-async fn read_capped<R: AsyncRead + Unpin>(r: Option<R>, cap: usize, tail: bool) -> Vec<u8> {
-    let Some(mut r) = r else { return Vec::new() };
-    let mut out = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        match r.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                out.extend_from_slice(&buf[..n]);
-                if out.len() > cap {
-                    if tail {
-                        out.drain(..out.len() - cap);
-                    } else {
-                        out.truncate(cap + 1);
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-fn signal_group(pid: u32, sig: libc::c_int) {
-    if let Ok(pgid) = libc::pid_t::try_from(pid) {
-        // SAFETY: kill(2) with a negative pid signals that process group; no memory is touched.
-        unsafe {
-            libc::kill(-pgid, sig);
-        }
-    }
-}
-
-async fn kill_group(pid: u32, child: &mut tokio::process::Child) {
-    signal_group(pid, libc::SIGTERM);
-    if tokio::time::timeout(GRACE, child.wait()).await.is_err() {
-        signal_group(pid, libc::SIGKILL);
-        let _ = child.wait().await;
-    } else {
-        signal_group(pid, libc::SIGKILL);
-    }
+    let out = result.map_err(|e| match e {
+        SupervisorError::Cancelled { .. } => PublishError::Cancelled,
+        other => PublishError::Command(other.to_string()),
+    })?;
+    parse_single_url(out.stdout.as_deref().unwrap_or(""))
 }
 
 /// Trimmed stdout must be exactly one absolute URL (http, https, gs, s3, az or file).
@@ -174,11 +94,6 @@ pub fn parse_single_url(stdout: &str) -> Result<String, PublishError> {
         )));
     }
     Ok(t.to_owned())
-}
-
-/// Where the scoped credential file lives while a command runs (for tests and diagnostics).
-pub fn credential_env_name() -> &'static str {
-    ENV_SA_JSON_FILE
 }
 
 #[cfg(test)]

@@ -14,7 +14,8 @@ use super::remote::verify_url;
 use super::store::{PutOutcome, RemoteObject, Store, UploadSource};
 use super::{PublishError, PublishTarget};
 use crate::engine::contract::{
-    Compression, Manifest, ManifestFile, SourceIso, VyosMetadata, MANIFEST_SCHEMA_VERSION,
+    ArtifactContract, Compression, Manifest, ManifestFile, SourceIso, VyosMetadata,
+    MANIFEST_SCHEMA_VERSION,
 };
 
 /// Largest manifest read back.
@@ -98,6 +99,33 @@ pub struct PublishedSet {
     pub uploaded: usize,
     /// files found identical and skipped
     pub skipped: usize,
+}
+
+impl PublishedSet {
+    /// Updates a local contract (as the create path builds it, `artifacts` keyed
+    /// `<artifact_key>` for the primary file and `<artifact_key>+<format>` for the others) with
+    /// the published URLs, checksums and manifest URL, and marks it published.
+    pub fn apply_to(&self, c: &mut ArtifactContract) {
+        if let Some(p) = self.files.first() {
+            c.artifact_url = p.url.clone();
+            c.artifact_storage_uri = p.storage_uri.clone();
+            c.remote_checksum = p.remote_checksum.clone();
+            c.remote_generation = p.remote_generation.clone();
+        }
+        for (i, f) in self.files.iter().enumerate() {
+            let key = if i == 0 {
+                c.artifact_key.clone()
+            } else {
+                format!("{}+{}", c.artifact_key, f.format)
+            };
+            if let Some(e) = c.artifacts.get_mut(&key) {
+                e.artifact_url = f.url.clone();
+            }
+        }
+        c.manifest_url = self.manifest_url.clone();
+        c.published = true;
+        c.published_at = self.manifest.published_at.clone();
+    }
 }
 
 fn now_rfc3339() -> String {
@@ -350,11 +378,22 @@ async fn publish_by_command(
             "HYOPS_VYOS_SOURCE_ISO_URL".into(),
             meta.source_iso.url.clone(),
         );
+        let log_dir = target
+            .command_log_dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir);
+        let log = tempfile::Builder::new()
+            .prefix(&format!("hyops-publish-{}-", f.format))
+            .suffix(".log")
+            .tempfile_in(&log_dir)
+            .and_then(|t| t.keep().map_err(|e| e.error))
+            .map_err(|e| PublishError::local(&log_dir, e))?;
         let run = PublishCommand {
             command,
             workdir: target.workdir.as_deref(),
             env: &env,
             credential: target.gcs_account.as_ref(),
+            log_path: &log.1,
         };
         let url = run_publish_command(&run, cancel).await?;
         let remote = verify_url(&url, f.size, &f.sha256, target.settings()).await?;

@@ -37,7 +37,7 @@ pub fn redact_url(u: &str) -> String {
             let _ = p.set_username("");
             let _ = p.set_password(None);
             if p.query().is_some() {
-                p.set_query(Some("<redacted>"));
+                p.set_query(Some("redacted"));
             }
             p.to_string()
         }
@@ -120,6 +120,27 @@ fn http_client() -> Result<reqwest::Client, PublishError> {
         .map_err(|e| PublishError::Config(format!("HTTP client: {e}")))
 }
 
+/// `https://storage.googleapis.com/BUCKET/OBJECT` → `gs://BUCKET/OBJECT` (segments decoded).
+fn gcs_uri_from_public_url(u: &str) -> Option<String> {
+    let p = url::Url::parse(u).ok()?;
+    if p.scheme() != "https" || p.host_str() != Some("storage.googleapis.com") {
+        return None;
+    }
+    let mut segs = p.path_segments()?;
+    let bucket = segs.next().filter(|b| !b.is_empty())?;
+    let rest: Vec<String> = segs
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    if rest.is_empty() {
+        return None;
+    }
+    Some(format!("gs://{bucket}/{}", rest.join("/")))
+}
+
 fn is_http(u: &str) -> bool {
     u.starts_with("https://") || u.starts_with("http://")
 }
@@ -145,6 +166,21 @@ pub async fn fetch_manifest(url: &str, settings: &StoreSettings) -> Result<Manif
                     store: shown,
                     object: "manifest".into(),
                 })
+            }
+            s if (s.as_u16() == 401 || s.as_u16() == 403) && settings.credentials.is_set() => {
+                // A private bucket: read the same object through the JSON API with credentials.
+                match gcs_uri_from_public_url(url) {
+                    Some(gs) => {
+                        let (store, name) = store_for_uri(&gs, settings)?;
+                        store.read_small(&name, MANIFEST_LIMIT).await?
+                    }
+                    None => {
+                        return Err(PublishError::Manifest {
+                            url: shown,
+                            detail: format!("HTTP {s}"),
+                        })
+                    }
+                }
             }
             s => {
                 return Err(PublishError::Manifest {
@@ -344,4 +380,33 @@ pub async fn delete_published(
         }
     }
     Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{gcs_uri_from_public_url, redact_url};
+
+    #[test]
+    fn public_gcs_urls_map_to_gs_uris() {
+        assert_eq!(
+            gcs_uri_from_public_url("https://storage.googleapis.com/b/a%20b/m.json").as_deref(),
+            Some("gs://b/a b/m.json")
+        );
+        assert_eq!(
+            gcs_uri_from_public_url("https://example.com/b/m.json"),
+            None
+        );
+        assert_eq!(
+            gcs_uri_from_public_url("https://storage.googleapis.com/b"),
+            None
+        );
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("https://user:pw@h/p?sig=abc"),
+            "https://h/p?redacted"
+        );
+    }
 }

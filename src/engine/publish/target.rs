@@ -157,6 +157,8 @@ pub struct PublishTarget {
     pub retain_on_destroy: bool,
     /// the DESIGN §2 environment for a publish command (set by the caller)
     pub command_env: BTreeMap<String, String>,
+    /// where publish-command logs go (default: the system temp dir); set by the caller
+    pub command_log_dir: Option<PathBuf>,
     /// the resolved GCS credential (GCS targets; optional for commands)
     pub(crate) gcs_account: Option<GcsServiceAccount>,
     pub(crate) settings: StoreSettings,
@@ -246,6 +248,7 @@ impl PublishTarget {
             workdir: spec.workdir.clone(),
             retain_on_destroy: spec.retain_on_destroy,
             command_env: BTreeMap::new(),
+            command_log_dir: None,
             gcs_account,
             settings: settings.clone(),
         };

@@ -85,9 +85,28 @@ impl GroupGuard {
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {
-        if self.armed {
-            signal_group(self.pgid, libc::SIGKILL);
-            reap_zombies(self.pgid);
+        if !self.armed {
+            return;
+        }
+        let pgid = self.pgid;
+        signal_group(pgid, libc::SIGKILL);
+        // The run future was dropped mid-run, so nobody will await the group: collect its
+        // zombies (the leader included; tokio's own reaper then finds it gone) off-thread,
+        // bounded, without blocking the dropping task.
+        let spawned = std::thread::Builder::new()
+            .name("hyops-reaper".into())
+            .spawn(move || {
+                for _ in 0..500 {
+                    signal_group(pgid, libc::SIGKILL);
+                    reap_zombies(pgid);
+                    if !group_alive(pgid) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            });
+        if spawned.is_err() {
+            reap_zombies(pgid);
         }
     }
 }

@@ -24,6 +24,9 @@
 //! them. The supervisor only ever reaps by the process group it created, after the leader has been
 //! collected by tokio.
 //!
+//! A process that calls `setsid`/`setpgid` to leave its group escapes group signals; builders do
+//! not do that (packer's qemu and Ansible's children stay in the group).
+//!
 //! Knows nothing about VyOS, builders or publishing.
 
 mod command;

@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use object_store::azure::MicrosoftAzureBuilder;
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::ClientConfigKey;
 
 use super::layout::encode_segments;
 use super::objstore::{ObjStore, DEFAULT_PART_SIZE};
@@ -87,7 +88,9 @@ impl AzureBuilder {
         let mut b = self
             .inner
             .unwrap_or_default()
-            .with_container_name(&container);
+            .with_container_name(&container)
+            // Blocks are 8 MiB: allow slow links (object_store's default request timeout is 30 s).
+            .with_config(AzureConfigKey::Client(ClientConfigKey::Timeout), "300s");
         if let Some(a) = &self.account {
             b = b.with_account(a);
         }

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::ClientConfigKey;
 
 use super::layout::encode_segments;
 use super::objstore::{ObjStore, DEFAULT_PART_SIZE};
@@ -87,7 +88,9 @@ impl S3Builder {
             .inner
             .unwrap_or_default()
             .with_bucket_name(&bucket)
-            .with_region(&region);
+            .with_region(&region)
+            // Parts are 8 MiB: allow slow links (object_store's default request timeout is 30 s).
+            .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), "300s");
         if let Some((id, secret)) = self.access_key {
             b = b.with_access_key_id(id).with_secret_access_key(secret);
         }
