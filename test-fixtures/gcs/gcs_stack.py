@@ -2,7 +2,7 @@
 """Loopback GCS test stack: a token endpoint that really verifies RS256 JWTs, and an
 auth-checking, fault-injecting reverse proxy in front of gcp-storage-emulator.
 
-Usage: gcs_stack.py --public-key PEM --bucket NAME [--client-email EMAIL]
+Usage: gcs_stack.py --public-key PEM --bucket NAME [--client-email EMAIL] [--sink]
 
 Everything binds to 127.0.0.1 on ephemeral ports. Prints one JSON line
 {"port": P, "emulator_port": E} once ready, then serves until stdin closes.
@@ -18,6 +18,10 @@ Routes on the front port:
   anything else          needs "Authorization: Bearer <issued token>", then is forwarded to the
                          emulator. A resumable initiation with ifGenerationMatch=0 for an
                          existing object is answered 412 (the emulator ignores preconditions).
+
+With --sink (benchmarks) there is no emulator: resumable uploads are read and discarded, the
+finished object reports the checksums declared at initiation, and PUT /sink discards a body
+(the `curl -T` baseline). Memory stays flat whatever the upload size.
 """
 
 import argparse
@@ -49,6 +53,7 @@ STATE = {
     "stats": {},
 }
 CONFIG = {}
+SINK = {"sessions": {}, "objects": {}}
 
 
 def bump(name, n=1):
@@ -121,6 +126,56 @@ class Front(BaseHTTPRequestHandler):
     def _json(self, status, obj):
         self._send(status, json.dumps(obj).encode())
 
+    def _discard(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        left = n
+        while left > 0:
+            got = self.rfile.read(min(left, 1 << 20))
+            if not got:
+                break
+            left -= len(got)
+        return n - left
+
+    def _sink(self, path, query):
+        """Bench mode: resumable sessions that keep only byte counts."""
+        if path == "/sink" and self.command == "PUT":
+            self._discard()
+            return self._json(200, {"ok": True})
+        sessions, objects = SINK["sessions"], SINK["objects"]
+        if path.startswith("/upload/") and self.command == "POST":
+            meta = json.loads(self._body() or b"{}")
+            name = query.get("name", [meta.get("name", "")])[0]
+            if name in objects and query.get("ifGenerationMatch") == ["0"]:
+                return self._json(412, {"error": {"code": 412, "message": "conditionNotMet"}})
+            sid = secrets.token_hex(8)
+            sessions[sid] = {"meta": meta, "name": name, "got": 0,
+                             "total": int(self.headers.get("X-Upload-Content-Length") or 0)}
+            loc = "http://127.0.0.1:%d%s?uploadType=resumable&upload_id=%s" % (self.server.server_address[1], path, sid)
+            return self._send(200, b"", [("Location", loc)])
+        if path.startswith("/upload/") and self.command == "PUT":
+            sess = sessions.get(query.get("upload_id", [""])[0])
+            if sess is None:
+                self._discard()
+                return self._json(404, {"error": {"code": 404, "message": "no such session"}})
+            sess["got"] += self._discard()
+            bump("chunk_puts")
+            if sess["got"] >= sess["total"]:
+                m = sess["meta"]
+                obj = {"name": sess["name"], "size": str(sess["total"]), "crc32c": m.get("crc32c"),
+                       "md5Hash": m.get("md5Hash"), "generation": str(time.time_ns()),
+                       "metadata": m.get("metadata", {})}
+                objects[sess["name"]] = obj
+                return self._json(200, obj)
+            return self._send(308, b"", [("Range", "bytes=0-%d" % (sess["got"] - 1))])
+        if path.startswith("/storage/v1/b/") and self.command == "GET":
+            self._body()
+            name = urllib.parse.unquote(path.split("/o/", 1)[1]) if "/o/" in path else ""
+            if name in objects:
+                return self._json(200, objects[name])
+            return self._json(404, {"error": {"code": 404, "message": "not found"}})
+        self._body()
+        return self._json(404, {"error": {"code": 404, "message": "sink: unsupported"}})
+
     def _route(self):
         path = urllib.parse.urlsplit(self.path).path
         if path == "/token" and self.command == "POST":
@@ -144,6 +199,15 @@ class Front(BaseHTTPRequestHandler):
             and not path.startswith(("/storage/", "/upload/", "/download/", "/b/"))
             and path.count("/") >= 2
         )
+        if CONFIG.get("sink") and path != "/token":
+            if path != "/sink":
+                auth = self.headers.get("Authorization", "")
+                with STATE["lock"]:
+                    ok = auth.startswith("Bearer ") and auth[7:] in STATE["tokens"]
+                if not ok:
+                    self._discard()
+                    return self._json(401, {"error": {"code": 401, "message": "missing or unknown bearer token"}})
+            return self._sink(path, urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query))
         body = self._body()
         if not public:
             auth = self.headers.get("Authorization", "")
@@ -253,14 +317,19 @@ def main():
     ap.add_argument("--public-key", required=True)
     ap.add_argument("--bucket", required=True)
     ap.add_argument("--client-email", default="")
+    ap.add_argument("--sink", action="store_true")
     args = ap.parse_args()
     logging.disable(logging.CRITICAL)
 
-    from gcp_storage_emulator.server import create_server
+    emulator = None
+    CONFIG["sink"] = args.sink
+    CONFIG["emulator_port"] = 0
+    if not args.sink:
+        from gcp_storage_emulator.server import create_server
 
-    emulator = create_server("127.0.0.1", 0, in_memory=True, default_bucket=args.bucket)
-    emulator.start()
-    CONFIG["emulator_port"] = emulator._api._httpd.server_address[1]
+        emulator = create_server("127.0.0.1", 0, in_memory=True, default_bucket=args.bucket)
+        emulator.start()
+        CONFIG["emulator_port"] = emulator._api._httpd.server_address[1]
     with open(args.public_key, "rb") as f:
         CONFIG["public_key"] = serialization.load_pem_public_key(f.read())
     CONFIG["client_email"] = args.client_email
@@ -272,7 +341,8 @@ def main():
     print(json.dumps({"port": port, "emulator_port": CONFIG["emulator_port"]}), flush=True)
     sys.stdin.read()  # until the test closes our stdin (or dies)
     front.shutdown()
-    emulator.stop()
+    if emulator is not None:
+        emulator.stop()
 
 
 if __name__ == "__main__":

@@ -66,7 +66,9 @@ impl GcsServiceAccount {
 
     /// Parses the JSON text of a service-account key.
     pub fn parse(json: SecretString, source: CredentialSource) -> Result<Self, CredentialError> {
-        let value: serde_json::Value =
+        // Typed parse: the private key goes straight into a zeroizing string (serde_json's
+        // scratch buffer for escaped strings is the one copy outside our control).
+        let raw: RawKey =
             serde_json::from_str(json.expose_secret()).map_err(|e| CredentialError::NotJson {
                 source_name: source.clone(),
                 line: e.line(),
@@ -74,30 +76,25 @@ impl GcsServiceAccount {
                 category: match e.classify() {
                     serde_json::error::Category::Io => "read error",
                     serde_json::error::Category::Syntax => "syntax error",
-                    serde_json::error::Category::Data => "unexpected data",
+                    serde_json::error::Category::Data => "a field has the wrong type",
                     serde_json::error::Category::Eof => "unexpected end",
                 },
             })?;
-        // `value` holds copies of the secret strings; zeroize what we can by dropping it early.
-        let field = |name: &'static str| -> Result<&str, CredentialError> {
-            value
-                .get(name)
-                .and_then(|v| v.as_str())
-                .ok_or(CredentialError::MissingField {
-                    source_name: source.clone(),
-                    field: name,
-                })
-        };
-        if let Some(t) = value.get("type").and_then(|v| v.as_str()) {
-            if t != "service_account" {
-                return Err(CredentialError::NotServiceAccount {
-                    source_name: source.clone(),
-                });
-            }
+        if raw.kind.as_deref().is_some_and(|t| t != "service_account") {
+            return Err(CredentialError::NotServiceAccount {
+                source_name: source.clone(),
+            });
         }
-        let client_email = field("client_email")?.to_owned();
-        let pem = Zeroizing::new(field("private_key")?.to_owned());
-        let token_uri = match value.get("token_uri").and_then(|v| v.as_str()) {
+        let missing = |field: &'static str| CredentialError::MissingField {
+            source_name: source.clone(),
+            field,
+        };
+        let client_email = raw
+            .client_email
+            .filter(|e| !e.trim().is_empty())
+            .ok_or_else(|| missing("client_email"))?;
+        let pem = raw.private_key.ok_or_else(|| missing("private_key"))?;
+        let token_uri = match raw.token_uri {
             Some(t) if !t.trim().is_empty() => t.trim().to_owned(),
             _ => DEFAULT_TOKEN_URI.to_owned(),
         };
@@ -113,16 +110,11 @@ impl GcsServiceAccount {
                 reason: "scheme must be https (or http on loopback)".into(),
             });
         }
-        let private_key_id = value
-            .get("private_key_id")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned);
-        drop(value);
-        let key = load_pkcs8_rsa(&pem, &source)?;
+        let key = load_pkcs8_rsa(pem.expose_secret(), &source)?;
         Ok(GcsServiceAccount {
             client_email,
             token_uri,
-            private_key_id,
+            private_key_id: raw.private_key_id,
             key: Arc::new(key),
             raw_json: json,
             source,
@@ -167,6 +159,21 @@ impl GcsServiceAccount {
         ScopedSecretFile::create("gcs-sa.json", self.raw_json.expose_secret().as_bytes())
             .map_err(CredentialError::ScopedFile)
     }
+}
+
+/// The fields read from a key file (others are ignored).
+#[derive(serde::Deserialize)]
+struct RawKey {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    client_email: Option<String>,
+    #[serde(default)]
+    private_key: Option<SecretString>,
+    #[serde(default)]
+    private_key_id: Option<String>,
+    #[serde(default)]
+    token_uri: Option<String>,
 }
 
 /// Decodes a `-----BEGIN PRIVATE KEY-----` PEM block and loads it as an RSA key pair.

@@ -1,5 +1,5 @@
 //! The resumable upload: initiate with `ifGenerationMatch=0` and declared checksums, stream
-//! chunks from disk (a 256 KiB read buffer; memory does not grow with the chunk or file size),
+//! chunks from disk (a 1 MiB read buffer; memory does not grow with the chunk or file size),
 //! re-query the session with `Content-Range: bytes */TOTAL` after any failure and resume from the
 //! server's `Range`, check the finished object against the local digests.
 
@@ -248,7 +248,7 @@ impl GcsStore {
         file.seek(std::io::SeekFrom::Start(offset))
             .await
             .map_err(|e| ChunkFailure::Fatal(PublishError::local(src.path, e)))?;
-        let stream = ReaderStream::with_capacity(file.take(len), 256 * 1024);
+        let stream = ReaderStream::with_capacity(file.take(len), 1024 * 1024);
         let range = format!("bytes {}-{}/{}", offset, end - 1, src.size);
         // Generous per-chunk deadline: 60 s plus 1 s per 256 KiB.
         let deadline = Duration::from_secs(60 + len / (256 * 1024));
