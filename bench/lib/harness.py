@@ -921,6 +921,17 @@ def render(b):
         out.append("| %s | %s | %s | %s | %s | %s |" % tuple(
             str(r[k]).replace("|", "\\|") for k in ("scenario", "ours", "reference", "ratio", "rss", "note")))
     out.append("")
+    losses = [r for r in b.rows if r["ratio"].endswith("×") and not r["ratio"].startswith("n/a")
+              and "N=1" not in r["ratio"] and float(r["ratio"].rstrip("×")) < 1.0]
+    if losses:
+        out.append("## Where we lose (ratio below 1.00× in this run)\n")
+        for r in losses:
+            out.append("- **%s**: %s vs %s (%s)" % (r["scenario"], r["ours"], r["reference"], r["ratio"]))
+        out.append("")
+    findings = os.path.join(BENCH, "findings.md")
+    if os.path.exists(findings) and not b.smoke:
+        with open(findings) as f:
+            out.append(f.read().rstrip() + "\n")
     if b.failures:
         out.append("## Failures\n")
         for f in b.failures:
