@@ -540,14 +540,15 @@ class Bench:
         if shutil.which("hyperfine") and not self.smoke:
             hf = self.path("hyperfine-hash.json")
             r = measure(["hyperfine", "-N", "--warmup", "1", "--runs", "5", "--export-json", hf,
-                         "%s hash %s" % (self.hashbench, self.iso),
-                         "openssl dgst -sha256 %s" % self.iso, "sha256sum %s" % self.iso])
+                         "-n", "hashbench hash", "%s hash %s" % (self.hashbench, self.iso),
+                         "-n", "openssl dgst -sha256", "openssl dgst -sha256 %s" % self.iso,
+                         "-n", "sha256sum", "sha256sum %s" % self.iso])
             if r.rc == 0:
                 with open(hf) as f:
                     res = json.load(f)["results"]
                 self.notes.append("hyperfine cross-check of 4. (blocks of 5 runs, not alternated): "
-                                  + "; ".join("`%s` %.3f s ± %.3f" % (x["command"].split("/")[-1][:40],
-                                                                      x["mean"], x["stddev"])
+                                  + "; ".join("`%s` %.3f s ± %.3f" % (x["command"], x["mean"],
+                                                                      x["stddev"])
                                               for x in res))
 
     # -- scenario 5: upload throughput
