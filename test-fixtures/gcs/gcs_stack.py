@@ -10,7 +10,8 @@ Everything binds to 127.0.0.1 on ephemeral ports. Prints one JSON line
 Routes on the front port:
   POST /token            jwt-bearer exchange; the JWT's signature is checked with the public
                          key, plus iss/aud/scope/iat/exp; issues a random bearer token.
-  GET  /__stats          counters as JSON.
+  GET  /__stats          counters as JSON (token_ok, upload_initiations, chunk_puts, media_reads
+                         — object data downloads —, requests_<METHOD>, unauthorized, ...).
   POST /__control        JSON: {"cut_next_chunk": true} cuts the next upload chunk after
                          forwarding part of it; {"fail_503": N} answers the next N upload
                          requests with 503; {"reset": true} zeroes the counters.
@@ -209,6 +210,10 @@ class Front(BaseHTTPRequestHandler):
                     return self._json(401, {"error": {"code": 401, "message": "missing or unknown bearer token"}})
             return self._sink(path, urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query))
         body = self._body()
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        if self.command == "GET" and (public or path.startswith("/download/") or query.get("alt") == ["media"]):
+            bump("media_reads")
+        bump("requests_" + self.command)
         if not public:
             auth = self.headers.get("Authorization", "")
             token = auth[7:] if auth.startswith("Bearer ") else None
