@@ -273,7 +273,8 @@ class Front(BaseHTTPRequestHandler):
                     STATE["cut_next_chunk"] = False
             if cut:
                 return self._cut(path, body, rng)
-        status, headers, data = self._emulator(self.command, self.path, body)
+        method = "GET" if self.command == "HEAD" else self.command  # the emulator has no HEAD
+        status, headers, data = self._emulator(method, self.path, body)
         self._send(status, data, headers, ctype=None)
 
     def _cut(self, path, body, rng):

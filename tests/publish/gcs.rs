@@ -64,6 +64,15 @@ async fn gcs_publish_matches_local_digests_and_republish_uploads_nothing() {
             Verification::Present
         );
 
+        // A consumer without credentials checks the public URLs.
+        let anonymous = StoreSettings::default();
+        assert_eq!(
+            verify_published(m, Some(&set.manifest_url), &anonymous)
+                .await
+                .unwrap(),
+            Verification::Present
+        );
+
         // Re-publishing the same build uploads nothing and keeps the first manifest.
         let again = publish(&target, &files, &meta("1.5.0"), &cancel)
             .await
