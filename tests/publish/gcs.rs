@@ -1,6 +1,7 @@
 //! GCS through the JSON-API test stack.
 
 use crate::support::*;
+
 #[tokio::test]
 async fn gcs_publish_matches_local_digests_and_republish_uploads_nothing() {
     let Some(stack) = GcsStack::start().await else {
@@ -63,6 +64,15 @@ async fn gcs_publish_matches_local_digests_and_republish_uploads_nothing() {
             Verification::Present
         );
 
+        // A consumer without credentials checks the public URLs.
+        let anonymous = StoreSettings::default();
+        assert_eq!(
+            verify_published(m, Some(&set.manifest_url), &anonymous)
+                .await
+                .unwrap(),
+            Verification::Present
+        );
+
         // Re-publishing the same build uploads nothing and keeps the first manifest.
         let again = publish(&target, &files, &meta("1.5.0"), &cancel)
             .await
@@ -74,6 +84,32 @@ async fn gcs_publish_matches_local_digests_and_republish_uploads_nothing() {
             "no new upload sessions"
         );
         assert_eq!(again.manifest, set.manifest);
+
+        // An object replaced behind our back (same size, other bytes) is seen as changed.
+        let replaced = make_file(
+            work.path(),
+            "replaced.xz",
+            "raw.xz",
+            files[1].size as usize,
+            99,
+        );
+        assert!(store.delete(&set.files[1].object).await.unwrap());
+        let src = UploadSource {
+            path: &replaced.path,
+            size: replaced.size,
+            sha256: &replaced.sha256,
+            crc32c: replaced.crc32c,
+            md5: replaced.md5,
+            content_type: "application/octet-stream",
+        };
+        store
+            .put_file_if_absent(&set.files[1].object, &src, &cancel)
+            .await
+            .unwrap();
+        let v = verify_published(m, Some(&set.manifest_storage_uri), &stack.settings())
+            .await
+            .unwrap();
+        assert!(matches!(v, Verification::Changed { .. }), "{v:?}");
 
         // Destroy removes the objects; refresh then sees them gone.
         let n = delete_published(m, Some(&set.manifest_storage_uri), &stack.settings())
@@ -250,6 +286,57 @@ async fn gcs_server_refuses_data_that_does_not_match_the_declared_checksums() {
             store.head("crc/x.qcow2").await,
             Err(PublishError::NotFound { .. })
         ));
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn gcs_endless_503s_end_in_a_transient_error_after_bounded_retries() {
+    let Some(stack) = GcsStack::start().await else {
+        return;
+    };
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = tempfile::tempdir().unwrap();
+        let files = vec![make_file(work.path(), "t.qcow2", "qcow2", 600_000, 61)];
+        let mut settings = stack.settings();
+        settings.retry.max_attempts = 3;
+        let target = PublishTarget::resolve(&stack.spec("busy/"), &settings, None).unwrap();
+        stack.control(serde_json::json!({"fail_503": 1000})).await;
+        let err = publish(&target, &files, &meta("1"), &CancellationToken::new())
+            .await
+            .unwrap_err();
+        assert!(err.is_transient(), "{err:?}");
+        assert!(err.to_string().contains("503"), "{err}");
+        assert_eq!(
+            stack.stat("injected_503").await,
+            3,
+            "exactly max_attempts tries"
+        );
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn gcs_token_is_cached_and_refreshed_before_it_expires() {
+    let Some(stack) = GcsStack::start().await else {
+        return;
+    };
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = tempfile::tempdir().unwrap();
+        let files = vec![make_file(work.path(), "k.qcow2", "qcow2", 900_000, 71)];
+        stack.control(serde_json::json!({"token_ttl": 6})).await;
+        let target = PublishTarget::resolve(&stack.spec("ttl/"), &stack.settings(), None).unwrap();
+        let cancel = CancellationToken::new();
+        // Many requests (heads, session, chunks, manifest), one token (refreshed only after 3 s).
+        publish(&target, &files, &meta("1"), &cancel).await.unwrap();
+        assert_eq!(stack.stat("token_ok").await, 1);
+        // Past the token's life: a fresh one is fetched before use, never a 401.
+        tokio::time::sleep(Duration::from_millis(6500)).await;
+        publish(&target, &files, &meta("2"), &cancel).await.unwrap();
+        assert_eq!(stack.stat("token_ok").await, 2);
+        assert_eq!(stack.stat("unauthorized").await, 0);
     })
     .await
     .expect("test timed out");

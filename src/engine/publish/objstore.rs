@@ -80,8 +80,8 @@ impl ObjStore {
             },
             other => PublishError::Transient {
                 store,
-                attempts: 0,
-                detail: other.to_string(),
+                attempts: 1,
+                detail: format!("{other} (after object_store's own retries)"),
             },
         }
     }

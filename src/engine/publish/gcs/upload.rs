@@ -252,7 +252,7 @@ impl GcsStore {
         let range = format!("bytes {}-{}/{}", offset, end - 1, src.size);
         // Generous per-chunk deadline: 60 s plus 1 s per 256 KiB.
         let deadline = Duration::from_secs(60 + len / (256 * 1024));
-        self.session_request(session, cancel, |c| {
+        self.session_request(cancel, |c| {
             c.put(session.expose_secret())
                 .timeout(deadline)
                 .header(CONTENT_RANGE, range)
@@ -270,7 +270,7 @@ impl GcsStore {
         total: u64,
         cancel: &CancellationToken,
     ) -> Result<Progressed, ChunkFailure> {
-        self.session_request(session, cancel, |c| {
+        self.session_request(cancel, |c| {
             c.put(session.expose_secret())
                 .timeout(Duration::from_secs(60))
                 .header(CONTENT_RANGE, format!("bytes */{total}"))
@@ -281,7 +281,6 @@ impl GcsStore {
 
     async fn session_request(
         &self,
-        _session: &SecretString,
         cancel: &CancellationToken,
         build: impl FnOnce(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<Progressed, ChunkFailure> {
