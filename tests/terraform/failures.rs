@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 use crate::harness::*;
 
 fn config(key: &str, sha: &str, build_command: &str, repo: &Path) -> String {
+    config_with(key, sha, build_command, repo, "")
+}
+
+fn config_with(key: &str, sha: &str, build_command: &str, repo: &Path, extra: &str) -> String {
     format!(
         r#"
 provider "hyops" {{}}
@@ -26,6 +30,7 @@ resource "hyops_vyos_image" "img" {{
     backend = "file"
     bucket  = "{repo}"
   }}
+{extra}
 }}
 "#,
         iso = fixture_iso_url(),
@@ -104,25 +109,9 @@ fn read_pid(p: &Path) -> Option<i32> {
 #[test]
 fn sigint_during_a_slow_build_stops_the_builder_and_publishes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let shell_pid = tmp.path().join("shell.pid");
-    let sleep_pid = tmp.path().join("sleep.pid");
-    let script = tmp.path().join("slow-build.sh");
-    std::fs::write(
-        &script,
-        format!(
-            "echo $$ > '{}.tmp' && mv '{0}.tmp' '{0}'\nsleep 300 &\necho $! > '{1}.tmp' && mv '{1}.tmp' '{1}'\nwait\n",
-            shell_pid.display(),
-            sleep_pid.display()
-        ),
-    )
-    .unwrap();
+    let (command, shell_pid, sleep_pid) = slow_builder(tmp.path());
     let repo = tmp.path().join("repo");
-    let wd = Workdir::new(&config(
-        "vyos-slow",
-        SHA,
-        &format!("bash '{}'", script.display()),
-        &repo,
-    ));
+    let wd = Workdir::new(&config("vyos-slow", SHA, &command, &repo));
     // Ctrl-C in a terminal signals the foreground process group: terraform (and a PyPI wrapper
     // around it, which does not forward signals) and the provider, which ignores SIGINT. The
     // builder runs in its own group, so only the provider's Stop handling can end it.
@@ -184,4 +173,54 @@ fn sigint_during_a_slow_build_stops_the_builder_and_publishes_nothing() {
         })
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// A slow builder script that records its shell's and its child's pids, then waits.
+fn slow_builder(dir: &Path) -> (String, std::path::PathBuf, std::path::PathBuf) {
+    let shell_pid = dir.join("shell.pid");
+    let sleep_pid = dir.join("sleep.pid");
+    let script = dir.join("slow-build.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "echo $$ > '{}.tmp' && mv '{0}.tmp' '{0}'\nsleep 300 &\necho $! > '{1}.tmp' && mv '{1}.tmp' '{1}'\nwait\n",
+            shell_pid.display(),
+            sleep_pid.display()
+        ),
+    )
+    .unwrap();
+    (format!("bash '{}'", script.display()), shell_pid, sleep_pid)
+}
+
+#[test]
+fn create_timeout_stops_the_builder_and_names_timeouts_create() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (command, shell_pid, sleep_pid) = slow_builder(tmp.path());
+    let repo = tmp.path().join("repo");
+    let wd = Workdir::new(&config_with(
+        "vyos-timeout",
+        SHA,
+        &command,
+        &repo,
+        "  timeouts {\n    create = \"3s\"\n  }",
+    ));
+    let out = wd.apply();
+    let all = text(&out);
+    assert!(!out.status.success(), "{all}");
+    assert!(all.contains("timed out"), "{all}");
+    assert!(all.contains("timeouts.create"), "{all}");
+    let (shell, sleeper) = (
+        read_pid(&shell_pid).expect("the build started"),
+        read_pid(&sleep_pid).expect("the build started"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (alive(shell) || alive(sleeper)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !alive(shell) && !alive(sleeper),
+        "builder survived the timeout"
+    );
+    assert!(published(&repo).is_empty());
+    assert!(wd.state_list().is_empty());
 }

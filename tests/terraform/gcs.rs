@@ -162,8 +162,8 @@ fn gcs_image_apply_noop_plan_recreate_import_and_destroy() {
     );
     let trace_text = std::fs::read_to_string(&trace).expect("TRACE log");
     assert!(
-        trace_text.contains("hyops"),
-        "TRACE log has provider lines (so the check means something)"
+        trace_text.contains("stage=build") && trace_text.contains("stage=publish"),
+        "engine progress reaches the provider log (and the check means something)"
     );
     let files = files_under(wd.path());
     for must in ["terraform.tfstate", "tfplan", "trace.log"] {
