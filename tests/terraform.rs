@@ -18,5 +18,7 @@ mod gcs;
 mod gcs_stack;
 #[path = "terraform/harness.rs"]
 mod harness;
+#[path = "terraform/local.rs"]
+mod local;
 #[path = "terraform/schema_and_plan.rs"]
 mod schema_and_plan;

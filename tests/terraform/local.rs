@@ -1,0 +1,109 @@
+//! File-backend and local-only lifecycle details: `retain_on_destroy` (updated in place) keeps the
+//! published objects; destroy removes every published format; an unpublished build's refresh
+//! checks the local file.
+
+use std::path::Path;
+
+use crate::harness::*;
+
+fn config(repo: &Path, marker: &Path, publish_extra: &str) -> String {
+    format!(
+        r#"
+provider "hyops" {{}}
+
+resource "hyops_vyos_image" "img" {{
+  artifact_key       = "vyos-local"
+  source_iso_url     = "{iso}"
+  source_iso_sha256  = "{SHA}"
+  additional_formats = ["raw.gz"]
+
+  build {{
+    method  = "command"
+    command = {command}
+  }}
+
+  publish {{
+    backend = "file"
+    bucket  = "{repo}"
+{publish_extra}
+  }}
+}}
+"#,
+        iso = fixture_iso_url(),
+        command = serde_json::to_string(&counting_builder(marker)).unwrap(),
+        repo = repo.display()
+    )
+}
+
+#[test]
+fn destroy_removes_every_format_unless_retain_on_destroy_is_set_in_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    let marker = tmp.path().join("builds");
+    let wd = Workdir::new(&config(&repo, &marker, ""));
+    wd.ok(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    let published = files_under(&repo);
+    assert_eq!(published.len(), 3, "qcow2, raw.gz, manifest: {published:?}");
+
+    // retain_on_destroy updates in place (no rebuild), then destroy keeps the objects
+    wd.write_main(&config(&repo, &marker, "    retain_on_destroy = true"));
+    let (code, plan) = wd.plan_code();
+    assert_eq!(code, 2);
+    assert!(plan.contains("updated in-place"), "{plan}");
+    wd.ok(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    assert_eq!(builds(&marker), 1);
+    wd.ok(&["destroy", "-auto-approve", "-no-color", "-input=false"]);
+    assert_eq!(files_under(&repo).len(), 3, "retained objects were deleted");
+
+    // without it, destroy deletes the manifest and every format
+    wd.write_main(&config(&repo, &marker, ""));
+    wd.ok(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    assert_eq!(builds(&marker), 1, "the build cache served the re-create");
+    wd.ok(&["destroy", "-auto-approve", "-no-color", "-input=false"]);
+    assert!(files_under(&repo).is_empty(), "{:?}", files_under(&repo));
+    assert!(wd.state_list().is_empty());
+}
+
+#[test]
+fn unpublished_build_refresh_checks_the_local_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let marker = tmp.path().join("builds");
+    let local = tmp.path().join("out/vyos-local.qcow2");
+    let wd = Workdir::new(&format!(
+        r#"
+provider "hyops" {{}}
+
+resource "hyops_vyos_image" "img" {{
+  artifact_key        = "vyos-local"
+  source_iso_url      = "{iso}"
+  source_iso_sha256   = "{SHA}"
+  artifact_local_path = "{local}"
+
+  build {{
+    method  = "command"
+    command = {command}
+  }}
+}}
+
+output "url" {{
+  value = hyops_vyos_image.img.artifact_url
+}}
+"#,
+        iso = fixture_iso_url(),
+        local = local.display(),
+        command = serde_json::to_string(&counting_builder(&marker)).unwrap(),
+    ));
+    wd.ok(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    assert_eq!(
+        wd.outputs()["url"]["value"],
+        format!("file://{}", local.display())
+    );
+    assert_eq!(wd.plan_code().0, 0);
+    std::fs::remove_file(&local).unwrap();
+    let (code, plan) = wd.plan_code();
+    assert_eq!(code, 2, "{plan}");
+    assert!(plan.contains("will be created"), "{plan}");
+    wd.ok(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    assert!(local.exists());
+    assert_eq!(builds(&marker), 1, "re-delivered from the build cache");
+}
