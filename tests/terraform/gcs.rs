@@ -237,6 +237,38 @@ fn gcs_image_apply_noop_plan_recreate_import_and_destroy() {
         "{shown}"
     );
 
+    // another configuration reads it through the data source from the gs:// manifest
+    let mut consumer = Workdir::new(&format!(
+        r#"
+provider "hyops" {{}}
+
+data "hyops_vyos_artifact" "edge" {{
+  manifest_url = "{manifest_gs}"
+  artifact_key = "vyos-gcs"
+}}
+
+output "url" {{
+  value = data.hyops_vyos_artifact.edge.artifact_url
+}}
+
+output "sha256" {{
+  value = data.hyops_vyos_artifact.edge.artifact_sha256
+}}
+"#
+    ));
+    consumer.set_env("HYOPS_GCS_ENDPOINT", s.base());
+    consumer.set_env("HYOPS_VYOS_GCS_SA_JSON", s.sa_json());
+    let uploads = counters(s)[..2].to_vec();
+    consumer.ok(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    let read = consumer.outputs();
+    assert_eq!(read["url"]["value"], img["artifact_url"]);
+    assert_eq!(read["sha256"]["value"], img["artifact_sha256"]);
+    assert_eq!(
+        counters(s)[..2].to_vec(),
+        uploads,
+        "reading uploaded something"
+    );
+
     // destroy removes the objects and the manifest
     wd.ok(&["destroy", "-auto-approve", "-no-color", "-input=false"]);
     assert_eq!(s.list(prefix), Vec::<String>::new(), "destroy left objects");
