@@ -126,3 +126,77 @@ output "download" {{
         text(&refreshed)
     );
 }
+
+/// A state written by the HyOps module itself (top-level outputs, no `artifacts` map, a local
+/// artifact): read with `verify` checking the local file; a state whose status is not `ok` is refused.
+#[test]
+fn data_source_reads_top_level_hyops_outputs_and_refuses_a_failed_state() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runtime = tmp.path().join("runtime");
+    let artifact = tmp.path().join("vyos-default.qcow2");
+    std::fs::write(&artifact, vec![7u8; 4096]).unwrap();
+    let sha = sha256_hex(&[7u8; 4096]);
+    let dir = runtime.join("state/modules/core__shared__vyos-image-build/instances");
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |status: &str| {
+        std::fs::write(
+            dir.join("vyos_default_build.json"),
+            serde_json::json!({
+                "status": status,
+                "outputs": {
+                    "artifact_key": "vyos-default",
+                    "artifact_format": "qcow2",
+                    "artifact_version": "1.5",
+                    "artifact_url": format!("file://{}", artifact.display()),
+                    "artifact_storage_uri": format!("file://{}", artifact.display()),
+                    "artifact_local_path": artifact.display().to_string(),
+                    "artifact_sha256": sha,
+                    "artifact_size_bytes": 4096,
+                    "source_iso_url": "https://example.com/vyos.iso",
+                    "source_iso_sha256": SHA,
+                    "build_id": "hyops-build-1",
+                    "published": false
+                }
+            })
+            .to_string(),
+        )
+        .unwrap();
+    };
+    write("ok");
+    let wd = Workdir::new(&format!(
+        r#"
+provider "hyops" {{
+  runtime_root = "{runtime}"
+}}
+
+data "hyops_vyos_artifact" "edge" {{
+  artifact_state_ref = "core/shared/vyos-image-build#vyos_default_build"
+  artifact_key       = "vyos-default"
+}}
+
+output "artifact" {{
+  value = data.hyops_vyos_artifact.edge
+}}
+"#,
+        runtime = runtime.display()
+    ));
+    wd.ok(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    let v = &wd.outputs()["artifact"]["value"];
+    assert_eq!(v["artifact_sha256"], sha.as_str());
+    assert_eq!(v["artifact_size_bytes"], 4096);
+    assert_eq!(v["build_id"], "hyops-build-1");
+    assert_eq!(v["published"], false);
+
+    // verify: the local file changed size
+    std::fs::write(&artifact, b"short").unwrap();
+    let out = wd.run(&["plan", "-no-color", "-input=false"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("missing or changed"), "{}", text(&out));
+
+    write("failed");
+    let out = wd.run(&["plan", "-no-color", "-input=false"]);
+    let all = text(&out);
+    assert!(!out.status.success(), "{all}");
+    assert!(all.contains("\"failed\""), "{all}");
+    assert!(all.contains("artifact_state_ref"), "{all}");
+}
