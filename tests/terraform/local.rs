@@ -107,3 +107,51 @@ output "url" {{
     assert!(local.exists());
     assert_eq!(builds(&marker), 1, "re-delivered from the build cache");
 }
+
+/// Importing into a configuration that also sets inputs a manifest does not record (`build`):
+/// the first plan adopts them in place — no replacement, no build — and the next plan is empty.
+#[test]
+fn import_adopts_unrecorded_inputs_in_place_without_rebuilding() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    let marker = tmp.path().join("builds");
+    let producer = Workdir::new(&config(&repo, &marker, ""));
+    producer.ok(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    let manifest = files_under(&repo)
+        .into_iter()
+        .find(|p| p.ends_with("manifest.json"))
+        .expect("manifest published");
+
+    let wd = Workdir::new(&config(&repo, &marker, ""));
+    wd.ok(&[
+        "import",
+        "-no-color",
+        "-input=false",
+        "hyops_vyos_image.img",
+        &format!("file://{}", manifest.display()),
+    ]);
+    let (code, plan) = wd.plan_code();
+    assert_eq!(code, 2, "{plan}");
+    assert!(plan.contains("updated in-place"), "{plan}");
+    assert!(!plan.contains("must be replaced"), "{plan}");
+    let out = wd.ok(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("0 added, 1 changed, 0 destroyed"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(builds(&marker), 1, "import or adoption ran a build");
+    assert_eq!(wd.plan_code().0, 0);
+
+    // after that first apply the marker is gone: setting an input that is still null (one the
+    // adoption would have taken) replaces as usual
+    let changed = config(&repo, &marker, "").replace(
+        "  additional_formats = [\"raw.gz\"]",
+        "  additional_formats = [\"raw.gz\"]\n  hyops_state_instance = \"later\"",
+    );
+    assert_ne!(changed, config(&repo, &marker, ""));
+    wd.write_main(&changed);
+    let (code, plan) = wd.plan_code();
+    assert_eq!(code, 2);
+    assert!(plan.contains("must be replaced"), "{plan}");
+}

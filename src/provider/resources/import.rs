@@ -7,8 +7,8 @@
 //! `artifact_format` is left null when it is the default `qcow2`, as a configuration omitting it
 //! reads. It does not record how the image was built (`build`, `smoke_verify`), `rebuild_if_exists`,
 //! `hyops_state_instance`, `source_iso_mirror_url`, `publish.repo_state_ref`, `publish.command`
-//! or `publish.public_base_url`: those stay null, so a configuration that sets them plans a
-//! replacement after import (documented in docs/resources/vyos_image.md).
+//! or `publish.public_base_url`: those stay null, and the first plan after import adopts
+//! configured values for them in place (`plan/imported.rs`).
 
 use std::collections::BTreeMap;
 
