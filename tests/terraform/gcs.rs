@@ -237,14 +237,39 @@ fn gcs_image_apply_noop_plan_recreate_import_and_destroy() {
         "{shown}"
     );
 
-    // another configuration reads it through the data source from the gs:// manifest
+    // another configuration reads it through the data source: from the gs:// manifest, and from
+    // a HyOps state holding the contract as outputs (its manifest_url is the https form, read
+    // back through the store with the credential)
+    let runtime = tempfile::tempdir().unwrap();
+    let instances = runtime
+        .path()
+        .join("state/modules/core__shared__vyos-image-build/instances");
+    std::fs::create_dir_all(&instances).unwrap();
+    let outputs: serde_json::Value =
+        serde_json::from_str(img["contract_json"].as_str().unwrap()).unwrap();
+    std::fs::write(
+        instances.join("gcs_build.json"),
+        serde_json::json!({"status": "ok", "outputs": outputs}).to_string(),
+    )
+    .unwrap();
     let mut consumer = Workdir::new(&format!(
         r#"
-provider "hyops" {{}}
+provider "hyops" {{
+  runtime_root = "{runtime}"
+}}
 
 data "hyops_vyos_artifact" "edge" {{
   manifest_url = "{manifest_gs}"
   artifact_key = "vyos-gcs"
+}}
+
+data "hyops_vyos_artifact" "from_state" {{
+  artifact_state_ref = "core/shared/vyos-image-build#gcs_build"
+  artifact_key       = "vyos-gcs"
+}}
+
+output "state_size" {{
+  value = data.hyops_vyos_artifact.from_state.artifact_size_bytes
 }}
 
 output "url" {{
@@ -254,7 +279,8 @@ output "url" {{
 output "sha256" {{
   value = data.hyops_vyos_artifact.edge.artifact_sha256
 }}
-"#
+"#,
+        runtime = runtime.path().display()
     ));
     consumer.set_env("HYOPS_GCS_ENDPOINT", s.base());
     consumer.set_env("HYOPS_VYOS_GCS_SA_JSON", s.sa_json());
@@ -263,6 +289,7 @@ output "sha256" {{
     let read = consumer.outputs();
     assert_eq!(read["url"]["value"], img["artifact_url"]);
     assert_eq!(read["sha256"]["value"], img["artifact_sha256"]);
+    assert_eq!(read["state_size"]["value"], img["artifact_size_bytes"]);
     assert_eq!(
         counters(s)[..2].to_vec(),
         uploads,

@@ -72,6 +72,17 @@ pub(crate) fn manifest_storage_uri(c: &ArtifactContract) -> Option<String> {
     Some(format!("{dir}/{name}"))
 }
 
+/// Where to read or head a contract's manifest from: its storage URI (see
+/// [`manifest_storage_uri`]) when the store can be reached with the settings at hand, else the
+/// recorded URL (a consumer of a public GCS bucket without a credential reads it over https).
+pub(crate) fn manifest_location(c: &ArtifactContract, settings: &StoreSettings) -> Option<String> {
+    let uri = manifest_storage_uri(c)?;
+    if uri.starts_with("gs://") && is_http(&c.manifest_url) && !settings.credentials.is_set() {
+        return Some(c.manifest_url.clone());
+    }
+    Some(uri)
+}
+
 /// A one-file manifest of the primary artifact as recorded (what refresh compares against).
 fn primary_manifest(c: &ArtifactContract) -> Manifest {
     Manifest {
@@ -98,7 +109,7 @@ pub(crate) async fn check_published(
     c: &ArtifactContract,
     settings: &StoreSettings,
 ) -> Result<Verification, PublishError> {
-    let manifest_uri = manifest_storage_uri(c);
+    let manifest_uri = manifest_location(c, settings);
     match verify_published(&primary_manifest(c), manifest_uri.as_deref(), settings).await? {
         Verification::Present => {}
         other => return Ok(other),

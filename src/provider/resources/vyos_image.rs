@@ -49,7 +49,7 @@ pub async fn create(
     cancel: CancellationToken,
 ) -> Result<Created, Diagnostics> {
     let env = engine_env(settings);
-    let outcome = engine::create::create(spec, &env, cancel, &LogProgress)
+    let outcome = engine::create::create(spec, &env, cancel, &LogProgress::default())
         .await
         .map_err(|e| {
             tracing::warn!(artifact_key = %spec.artifact_key, "create failed: {e}");
