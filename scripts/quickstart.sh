@@ -11,7 +11,8 @@ mkdir -p "$work"
 
 echo "== building terraform-provider-hyops" >&2
 cargo build --locked --bin terraform-provider-hyops
-bash scripts/mirror.sh target/debug/terraform-provider-hyops "$work/mirror" "$work/terraformrc" >/dev/null
+bin="${CARGO_TARGET_DIR:-$root/target}/debug/terraform-provider-hyops"
+bash scripts/mirror.sh "$bin" "$work/mirror" "$work/terraformrc" >/dev/null
 export TF_CLI_CONFIG_FILE="$work/terraformrc"
 
 tf="$(command -v terraform || true)"

@@ -22,7 +22,7 @@ resource "hyops_vyos_image" "quickstart" {
 
   build {
     method       = "command"
-    disk_size_gb = 1
+    disk_size_gb = 2
     # The builder writes the image to $HYOPS_VYOS_ARTIFACT_LOCAL_PATH; the provider then smoke-verifies,
     # normalizes, hashes and publishes it.
     command = <<-EOT

@@ -1,16 +1,318 @@
-//! Operator CLI (placeholder on the `proto` branch; the real one lives on the `build` branch).
+//! The operator CLI on the provider binary (used when the go-plugin cookie is absent):
 //!
-//! Owns argument handling for non-plugin runs of the binary. Prints usage and fails until the
-//! operator commands are merged.
+//! ```text
+//! terraform-provider-hyops image apply    --config SPEC.json   # build (+publish), print the contract JSON
+//! terraform-provider-hyops image validate --config SPEC.json   # static checks only
+//! ```
+//!
+//! `SPEC.json` is an [`ImageSpec`] with the resource's attribute names; blocks are JSON objects
+//! (a one-element array, as Terraform's JSON syntax may write a block, is accepted too). An
+//! optional `"provider": {…}` object carries provider-level settings, on top of the same
+//! environment variables the provider falls back to. `apply` runs exactly
+//! [`crate::engine::create::create`]: the contract JSON goes to stdout, progress and errors to
+//! stderr. SIGINT/SIGTERM cancel the create: the builder's process group is terminated, staging
+//! files are removed, nothing is printed on stdout, and the exit code is 130.
+//!
+//! Exit codes: 0 success; 1 the create failed; 2 usage error or invalid spec; 130 cancelled.
+//! The only place besides `main.rs` that uses `anyhow`.
 
+mod progress;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// Run the operator CLI with the process arguments (program name excluded).
-pub fn run(args: Vec<String>) -> ExitCode {
-    let _ = args;
-    eprintln!(
-        "usage: terraform-provider-hyops image <validate|apply> --config SPEC.json\n\
-         (operator CLI not available in this build)"
-    );
-    ExitCode::from(2)
+use anyhow::{bail, Context};
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::create::create;
+use crate::engine::env::EngineEnv;
+use crate::engine::error::ErrorKind;
+use crate::engine::spec::ImageSpec;
+use crate::engine::validate::validate_spec;
+
+const USAGE: &str = "usage:
+  terraform-provider-hyops image apply    --config SPEC.json [--verbose]
+  terraform-provider-hyops image validate --config SPEC.json
+
+SPEC.json uses the hyops_vyos_image attribute names (blocks as JSON objects) plus an optional
+\"provider\" object. apply prints the artifact contract JSON on stdout; progress goes to stderr.";
+
+/// Blocks of the spec that Terraform's JSON syntax may write as one-element arrays.
+const BLOCKS: &[&str] = &["build", "smoke_verify", "publish", "timeouts", "provider"];
+
+#[derive(Debug, PartialEq, Eq)]
+enum Command {
+    Apply { config: PathBuf, verbose: bool },
+    Validate { config: PathBuf },
+    Help,
+}
+
+fn parse_args(args: Vec<OsString>) -> anyhow::Result<Command> {
+    let mut args: Vec<String> = args
+        .into_iter()
+        .map(|a| {
+            a.into_string()
+                .map_err(|a| anyhow::anyhow!("argument {a:?} is not UTF-8"))
+        })
+        .collect::<Result<_, _>>()?;
+    // Accept the full argv (program name first) as well as the arguments alone.
+    if let Some(first) = args.first() {
+        let known = ["image", "help", "--help", "-h"];
+        let looks_like_program =
+            first.contains('/') || first.starts_with("terraform-provider-hyops");
+        if !known.contains(&first.as_str()) && looks_like_program {
+            args.remove(0);
+        }
+    }
+    let mut it = args.into_iter();
+    match it.next().as_deref() {
+        None | Some("help" | "--help" | "-h") => return Ok(Command::Help),
+        Some("image") => {}
+        Some(other) => bail!("unknown command {other:?}"),
+    }
+    let sub = it.next().unwrap_or_default();
+    let mut config = None;
+    let mut verbose = false;
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--config" | "-c" => {
+                config = Some(PathBuf::from(it.next().context("--config needs a path")?))
+            }
+            s if s.starts_with("--config=") => {
+                config = Some(PathBuf::from(&s["--config=".len()..]))
+            }
+            "--verbose" | "-v" => verbose = true,
+            "--help" | "-h" => return Ok(Command::Help),
+            other => bail!("unknown argument {other:?}"),
+        }
+    }
+    match sub.as_str() {
+        "apply" => Ok(Command::Apply {
+            config: config.context("image apply needs --config SPEC.json")?,
+            verbose,
+        }),
+        "validate" => Ok(Command::Validate {
+            config: config.context("image validate needs --config SPEC.json")?,
+        }),
+        "" | "help" | "--help" | "-h" => Ok(Command::Help),
+        other => bail!("unknown image subcommand {other:?} (apply, validate)"),
+    }
+}
+
+/// Read and parse `SPEC.json`.
+pub fn load_spec(path: &Path) -> anyhow::Result<ImageSpec> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    if let Some(obj) = value.as_object_mut() {
+        for block in BLOCKS {
+            let unwrap = match obj.get(*block) {
+                Some(serde_json::Value::Array(items)) if items.len() == 1 => Some(items[0].clone()),
+                Some(serde_json::Value::Array(items)) if items.is_empty() => {
+                    Some(serde_json::Value::Null)
+                }
+                _ => None,
+            };
+            match unwrap {
+                Some(serde_json::Value::Null) => {
+                    obj.remove(*block);
+                }
+                Some(v) => {
+                    obj.insert((*block).to_owned(), v);
+                }
+                None => {}
+            }
+        }
+    }
+    serde_json::from_value(value)
+        .with_context(|| format!("{} is not a valid image spec", path.display()))
+}
+
+fn engine_env(spec: &ImageSpec) -> EngineEnv {
+    let env = EngineEnv::from_env();
+    match &spec.provider {
+        Some(p) => env.with_provider_settings(p),
+        None => env,
+    }
+}
+
+/// Entry point: `args` are the process arguments after the program name (as `main.rs` passes
+/// them); a leading program name is tolerated too.
+pub fn run<I, S>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = S>,
+    S: Into<OsString>,
+{
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    run_to(args, &mut out)
+}
+
+/// [`run`] with the contract JSON written to `out` instead of stdout (tests, embedding).
+pub fn run_to<I, S>(args: I, out: &mut dyn std::io::Write) -> ExitCode
+where
+    I: IntoIterator<Item = S>,
+    S: Into<OsString>,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let command = match parse_args(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match command {
+        Command::Help => {
+            eprintln!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Command::Validate { config } => validate(&config),
+        Command::Apply { config, verbose } => apply(&config, verbose, out),
+    }
+}
+
+fn validate(config: &Path) -> ExitCode {
+    let spec = match load_spec(config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("invalid: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let problems = validate_spec(&spec, &engine_env(&spec));
+    if problems.is_empty() {
+        eprintln!("{}: valid", config.display());
+        ExitCode::SUCCESS
+    } else {
+        for p in problems {
+            eprintln!("invalid: {p}");
+        }
+        ExitCode::from(2)
+    }
+}
+
+fn init_logging(verbose: bool) {
+    let level = if verbose {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::WARN
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .try_init();
+}
+
+fn apply(config: &Path, verbose: bool, out: &mut dyn std::io::Write) -> ExitCode {
+    init_logging(verbose);
+    let spec = match load_spec(config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("invalid: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let env = engine_env(&spec);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async move {
+        let cancel = CancellationToken::new();
+        if let Err(e) = watch_signals(cancel.clone()) {
+            eprintln!("warning: cannot install signal handlers: {e:#}");
+        }
+        let progress = progress::StderrProgress::default();
+        match create(&spec, &env, cancel, &progress).await {
+            Ok(outcome) => {
+                for w in &outcome.warnings {
+                    eprintln!("warning: {w}");
+                }
+                match serde_json::to_string_pretty(&outcome.contract) {
+                    Ok(json) => match writeln!(out, "{json}").and_then(|_| out.flush()) {
+                        Ok(()) => ExitCode::SUCCESS,
+                        Err(e) => {
+                            eprintln!("error: cannot write the contract: {e}");
+                            ExitCode::from(1)
+                        }
+                    },
+                    Err(e) => {
+                        eprintln!("error: cannot encode the contract: {e}");
+                        ExitCode::from(1)
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                match e.kind() {
+                    ErrorKind::Cancelled => ExitCode::from(130),
+                    ErrorKind::Invalid => ExitCode::from(2),
+                    _ => ExitCode::from(1),
+                }
+            }
+        }
+    })
+}
+
+/// First SIGINT/SIGTERM cancels the create (which then cleans up and returns).
+fn watch_signals(cancel: CancellationToken) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = int.recv() => eprintln!("SIGINT: cancelling (terminating the builder's process group)…"),
+            _ = term.recv() => eprintln!("SIGTERM: cancelling (terminating the builder's process group)…"),
+        }
+        cancel.cancel();
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn parses_with_and_without_program_name() {
+        let want = Command::Apply {
+            config: PathBuf::from("s.json"),
+            verbose: false,
+        };
+        assert_eq!(
+            parse_args(os(&[
+                "terraform-provider-hyops",
+                "image",
+                "apply",
+                "--config",
+                "s.json"
+            ]))
+            .unwrap(),
+            want
+        );
+        assert_eq!(
+            parse_args(os(&["image", "apply", "--config=s.json"])).unwrap(),
+            want
+        );
+        assert!(parse_args(os(&["image", "apply"])).is_err());
+        assert!(parse_args(os(&["image", "frob"])).is_err());
+        assert_eq!(
+            parse_args(os(&["/usr/bin/terraform-provider-hyops"])).unwrap(),
+            Command::Help
+        );
+        assert!(parse_args(os(&["frob"])).is_err());
+    }
 }

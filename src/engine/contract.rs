@@ -1,7 +1,14 @@
 //! The artifact contract: what a create produces and what downstream consumers read (resource
 //! computed attributes, `manifest.json`, HyOps state outputs). Pure data, no I/O.
 
+mod manifest;
+
 use std::collections::BTreeMap;
+
+pub use manifest::{
+    Compression, HetznerHint, Manifest, ManifestFile, ProxmoxHint, SourceIso, VyosMetadata,
+    MANIFEST_SCHEMA_VERSION,
+};
 
 use serde::{Deserialize, Serialize};
 

@@ -308,9 +308,10 @@ pub struct ProviderSettings {
     /// `runtime_root` (env `HYOPS_RUNTIME_ROOT`, `HYOPS_ENV`)
     #[serde(default)]
     pub runtime_root: Option<PathBuf>,
-    /// `gcs_credentials` (env `HYOPS_VYOS_GCS_SA_JSON`). Secret: never printed.
+    /// `gcs_credentials` (env `HYOPS_VYOS_GCS_SA_JSON`). Secret: redacted in Debug/Display,
+    /// zeroized on drop.
     #[serde(default)]
-    pub gcs_credentials: Option<String>,
+    pub gcs_credentials: Option<crate::engine::credentials::SecretString>,
     /// `gcs_credentials_file` (env `HYOPS_VYOS_GCS_SA_JSON_FILE`)
     #[serde(default)]
     pub gcs_credentials_file: Option<PathBuf>,
@@ -336,10 +337,7 @@ impl std::fmt::Debug for ProviderSettings {
         f.debug_struct("ProviderSettings")
             .field("cache_dir", &self.cache_dir)
             .field("runtime_root", &self.runtime_root)
-            .field(
-                "gcs_credentials",
-                &self.gcs_credentials.as_ref().map(|_| "<redacted>"),
-            )
+            .field("gcs_credentials", &self.gcs_credentials)
             .field("gcs_credentials_file", &self.gcs_credentials_file)
             .field("gcs_endpoint", &self.gcs_endpoint)
             .field("s3_endpoint", &self.s3_endpoint)

@@ -7,6 +7,7 @@ use zeroize::Zeroizing;
 
 use super::reader::{Reader, Unknowns};
 use crate::cty::Value;
+use crate::engine::credentials::SecretString;
 use crate::engine::spec::{
     BuildSpec, ImageSpec, ProviderSettings, PublishSpec, SmokeVerifySpec, TimeoutsSpec,
 };
@@ -44,7 +45,7 @@ impl ImageConfig {
     pub fn effective_settings(&self, provider: &ProviderSettings) -> ProviderSettings {
         let mut settings = provider.clone();
         if let Some(secret) = &self.gcs_credentials_wo {
-            settings.gcs_credentials = Some(secret.expose().to_string());
+            settings.gcs_credentials = Some(SecretString::new(secret.expose().to_string()));
             settings.gcs_credentials_file = None;
         }
         settings
@@ -265,7 +266,10 @@ mod tests {
             gcs_credentials_file: Some(PathBuf::from("/k.json")),
             ..ProviderSettings::default()
         });
-        assert_eq!(settings.gcs_credentials.as_deref(), Some("{\"k\":1}"));
+        assert_eq!(
+            settings.gcs_credentials.as_ref().map(|s| s.expose_secret()),
+            Some("{\"k\":1}")
+        );
         assert_eq!(settings.gcs_credentials_file, None);
     }
 

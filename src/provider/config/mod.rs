@@ -12,6 +12,6 @@ mod image;
 mod provider;
 mod reader;
 
-pub use artifact::{artifact_query, ArtifactQuery};
+pub use artifact::{artifact_query, ArtifactQuery, ArtifactSource};
 pub use image::{image_config, ImageConfig, WriteOnlySecret};
 pub use provider::{provider_settings, ConfiguredSettings};

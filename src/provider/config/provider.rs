@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use super::reader::{Reader, Unknowns};
 use crate::cty::{Path, Value};
+use crate::engine::credentials::SecretString;
 use crate::engine::spec::ProviderSettings;
 use crate::tfplugin5::Diagnostics;
 
@@ -26,7 +27,7 @@ pub fn provider_settings(config: &Value) -> Result<ConfiguredSettings, Diagnosti
     let settings = ProviderSettings {
         cache_dir: r.string("cache_dir").map(PathBuf::from),
         runtime_root: r.string("runtime_root").map(PathBuf::from),
-        gcs_credentials: r.string("gcs_credentials"),
+        gcs_credentials: r.string("gcs_credentials").map(SecretString::new),
         gcs_credentials_file: r.string("gcs_credentials_file").map(PathBuf::from),
         gcs_endpoint: r.string("gcs_endpoint"),
         s3_endpoint: r.string("s3_endpoint"),

@@ -1,4 +1,9 @@
 //! Managed resources. Each file owns one resource type's create/read/delete wiring to the engine
-//! and the mapping of its results onto state.
+//! and the mapping of its results onto state; `bridge` (engine environment, progress, error
+//! mapping), `published` (refresh/destroy checks from the recorded contract) and `import` (inputs
+//! a manifest records) support them and the data sources.
 
+pub(crate) mod bridge;
+mod import;
+pub(crate) mod published;
 pub mod vyos_image;

@@ -1,74 +1,217 @@
 //! Resource `hyops_vyos_image`: the calls into the engine and the contract → state mapping.
 //!
-//! Until the engine is wired, [`create`], [`delete`], [`read`] and [`import`] answer with a
-//! clear "not implemented yet" error diagnostic — never a fake result. Wiring each is one call.
+//! - [`create`] runs [`engine::create::create`] — the same path as the operator CLI — with the
+//!   provider's settings; progress goes to the log, engine warnings become warning diagnostics.
+//!   A failure returns no state, so nothing half-published is ever claimed.
+//! - [`read`] re-checks what the state says was published (heads only, no download); gone or
+//!   changed → `None` plus a warning, so the next plan recreates the instance.
+//! - [`delete`] removes the published objects and manifest unless `publish.retain_on_destroy`;
+//!   the local build cache stays.
+//! - [`import`] reads a manifest and fills every input it records (see `import.rs`).
+
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::bridge::{bounded, engine_diagnostics, engine_env, publish_diagnostic, LogProgress};
+use super::import::imported_inputs;
+use super::published::{check_local, check_published, deletion_manifest, recorded_contract};
 use crate::cty::Value;
+use crate::engine;
 use crate::engine::contract::ArtifactContract;
+use crate::engine::duration::parse_go_duration;
+use crate::engine::publish::{delete_published, fetch_manifest, Verification};
 use crate::engine::spec::{ImageSpec, ProviderSettings};
 use crate::provider::contract_state::computed_values;
 use crate::tfplugin5::{Diagnostic, Diagnostics};
 
-fn not_implemented(what: &str) -> Diagnostics {
-    Diagnostic::error(
-        format!("not implemented yet: {what}"),
-        format!(
-            "This build of terraform-provider-hyops does not implement {what} yet (the build \
-             engine is not wired into the provider). Nothing was built, published or deleted."
-        ),
-    )
-    .into()
+/// Default `timeouts.delete`.
+pub const DEFAULT_DELETE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Bound on a refresh or import (a few HEAD/GET requests).
+const READ_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// A successful create.
+#[derive(Debug)]
+pub struct Created {
+    /// the artifact contract
+    pub contract: ArtifactContract,
+    /// engine warnings (TCG, optional smoke verify failed, …) as warning diagnostics
+    pub warnings: Diagnostics,
 }
 
 /// Builds and publishes the image of `spec`; observes `cancel` (Terraform's `Stop`, or the RPC
-/// being dropped).
+/// being dropped) and `timeouts.create` (inside the engine).
 pub async fn create(
     spec: &ImageSpec,
     settings: &ProviderSettings,
     cancel: CancellationToken,
-) -> Result<ArtifactContract, Diagnostics> {
-    let _ = (spec, settings, cancel);
-    Err(not_implemented(
-        "creating hyops_vyos_image (build and publish)",
-    ))
+) -> Result<Created, Diagnostics> {
+    let env = engine_env(settings);
+    let outcome = engine::create::create(spec, &env, cancel, &LogProgress)
+        .await
+        .map_err(|e| {
+            tracing::warn!(artifact_key = %spec.artifact_key, "create failed: {e}");
+            engine_diagnostics(&e)
+        })?;
+    tracing::info!(
+        artifact_key = %spec.artifact_key,
+        cache_hit = outcome.cache_hit,
+        published = outcome.contract.published,
+        "created"
+    );
+    let mut warnings = Diagnostics::new();
+    for w in &outcome.warnings {
+        warnings.warning("hyops_vyos_image build warning", w.clone());
+    }
+    Ok(Created {
+        contract: outcome.contract,
+        warnings,
+    })
 }
 
-/// Deletes the published objects and manifest of `state` (unless `retain_on_destroy`).
+/// `publish.retain_on_destroy` of a state value.
+fn retain_on_destroy(state: &Value) -> bool {
+    state
+        .get("publish")
+        .and_then(|p| p.get("retain_on_destroy"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+/// `timeouts.delete` of a state value (Go duration), default 30m.
+fn delete_timeout(state: &Value) -> Result<Duration, Diagnostics> {
+    match state
+        .get("timeouts")
+        .and_then(|t| t.get("delete"))
+        .and_then(Value::as_str)
+    {
+        Some(t) => parse_go_duration(t).map_err(|e| {
+            Diagnostic::error("Invalid timeouts.delete", e.to_string())
+                .at(crate::cty::Path::attr("timeouts").join_attr("delete"))
+                .into()
+        }),
+        None => Ok(DEFAULT_DELETE_TIMEOUT),
+    }
+}
+
+/// Deletes the published objects and manifest of `state` (unless `retain_on_destroy`). Returns
+/// warnings (e.g. objects published by a command at an http URL cannot be deleted).
 pub async fn delete(
     state: &Value,
     settings: &ProviderSettings,
     cancel: CancellationToken,
-) -> Result<(), Diagnostics> {
-    let _ = (state, settings, cancel);
-    Err(not_implemented(
-        "destroying hyops_vyos_image (deleting published objects)",
-    ))
+) -> Result<Diagnostics, Diagnostics> {
+    let mut warnings = Diagnostics::new();
+    let Some(contract) = recorded_contract(state) else {
+        warnings.warning(
+            "No artifact contract in state",
+            "The state records no contract_json, so nothing published is known; only the \
+             instance was removed from state.",
+        );
+        return Ok(warnings);
+    };
+    if !contract.published {
+        tracing::info!("unpublished build: nothing remote to delete; the local cache stays");
+        return Ok(warnings);
+    }
+    if retain_on_destroy(state) {
+        tracing::info!(manifest = %contract.manifest_url, "retain_on_destroy: published objects kept");
+        return Ok(warnings);
+    }
+    let limit = delete_timeout(state)?;
+    let env = engine_env(settings);
+    let manifest = deletion_manifest(&contract);
+    let manifest_uri = Some(contract.manifest_url.as_str()).filter(|m| !m.is_empty());
+    let deleted = bounded(
+        delete_published(&manifest, manifest_uri, env.store_settings()),
+        &cancel,
+        limit,
+    )
+    .await
+    .map_err(|i| Diagnostics::from(i.diagnostic("Deleting the published image")))?
+    .map_err(|e| Diagnostics::from(publish_diagnostic("Cannot delete the published image", &e)))?;
+    tracing::info!(deleted, "published objects deleted");
+    if contract.artifact_storage_uri.starts_with("http") {
+        warnings.warning(
+            "Published objects not deleted",
+            format!(
+                "{} was published by a publish command at an http(s) URL; delete it with the \
+                 tool that published it.",
+                crate::engine::publish::redact_url(&contract.artifact_url)
+            ),
+        );
+    }
+    Ok(warnings)
 }
 
-/// Refreshes `state` against the published object: `Ok(None)` when it is gone or changed.
+/// Refreshes `state` against the published object (heads only) or, for an unpublished build,
+/// the local file: `None` plus a warning when it is gone or changed.
 pub async fn read(
     state: &Value,
     settings: &ProviderSettings,
     cancel: CancellationToken,
-) -> Result<Option<Value>, Diagnostics> {
-    let _ = (state, settings, cancel);
-    Err(not_implemented(
-        "refreshing hyops_vyos_image (checking the published object)",
-    ))
+) -> Result<(Option<Value>, Diagnostics), Diagnostics> {
+    let mut diags = Diagnostics::new();
+    let Some(contract) = recorded_contract(state) else {
+        // nothing to compare against: keep the state as it is
+        return Ok((Some(state.clone()), diags));
+    };
+    let verification = if contract.published {
+        let env = engine_env(settings);
+        bounded(
+            check_published(&contract, env.store_settings()),
+            &cancel,
+            READ_TIMEOUT,
+        )
+        .await
+        .map_err(|i| Diagnostics::from(i.diagnostic("Checking the published image")))?
+        .map_err(|e| {
+            Diagnostics::from(publish_diagnostic("Cannot check the published image", &e))
+        })?
+    } else {
+        check_local(&contract)
+    };
+    match verification {
+        Verification::Present => Ok((Some(state.clone()), diags)),
+        Verification::Gone { what } | Verification::Changed { what } => {
+            tracing::warn!(%what, "artifact gone or changed; removing the instance from state");
+            diags.warning(
+                "hyops_vyos_image artifact gone or changed",
+                format!(
+                    "{what}. The instance of {} was removed from state; the next plan \
+                     recreates it.",
+                    contract.artifact_key
+                ),
+            );
+            Ok((None, diags))
+        }
+    }
 }
 
-/// Imports the artifact whose manifest is at `manifest_url`.
+/// Imports the artifact whose manifest is at `manifest_url`: the full state, inputs included
+/// where the manifest records them.
 pub async fn import(
     manifest_url: &str,
     settings: &ProviderSettings,
     cancel: CancellationToken,
-) -> Result<ArtifactContract, Diagnostics> {
-    let _ = (manifest_url, settings, cancel);
-    Err(not_implemented(
-        "importing hyops_vyos_image from a manifest URL",
-    ))
+) -> Result<Value, Diagnostics> {
+    let env = engine_env(settings);
+    let manifest = bounded(
+        fetch_manifest(manifest_url, env.store_settings()),
+        &cancel,
+        READ_TIMEOUT,
+    )
+    .await
+    .map_err(|i| Diagnostics::from(i.diagnostic("Reading the manifest")))?
+    .map_err(|e| {
+        Diagnostics::from(publish_diagnostic(
+            "Cannot import hyops_vyos_image: the manifest could not be read",
+            &e,
+        ))
+    })?;
+    let contract = manifest.to_contract(manifest_url);
+    let inputs = Value::Object(imported_inputs(&manifest, manifest_url));
+    contract_to_state(&contract, &inputs)
 }
 
 /// The new state after a successful create: every input attribute as in `inputs` (the planned
@@ -209,24 +352,5 @@ mod tests {
             state.get("artifact_version"),
             Some(&Value::string("custom-label"))
         );
-    }
-
-    #[tokio::test]
-    async fn unwired_create_says_not_implemented() {
-        let spec: ImageSpec = serde_json::from_value(serde_json::json!({
-            "artifact_key": "k",
-            "source_iso_url": "https://example.com/vyos.iso",
-            "source_iso_sha256": "ab".repeat(32),
-        }))
-        .unwrap();
-        let err = create(
-            &spec,
-            &ProviderSettings::default(),
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap_err();
-        assert!(err.has_errors());
-        assert!(err.0[0].summary.starts_with("not implemented yet"));
     }
 }

@@ -30,21 +30,25 @@ async fn apply(svc: &ProviderService, req: &m::Request) -> Result<m::Response, D
     // dropping this RPC (client gone) cancels the work too
     let _drop_guard = cancel.clone().drop_guard();
 
+    let mut warnings = Diagnostics::new();
     let new_state = if planned.is_null() {
         tracing::info!("destroying {}", req.type_name);
-        vyos_image::delete(&prior, &settings, cancel).await?;
+        warnings = vyos_image::delete(&prior, &settings, cancel).await?;
         Value::Null
     } else if prior.is_null() {
         let image = image_config(&config)?;
         let settings = image.effective_settings(&settings);
         tracing::info!(artifact_key = %image.spec.artifact_key, "creating");
-        let contract = vyos_image::create(&image.spec, &settings, cancel).await?;
-        vyos_image::contract_to_state(&contract, &planned)?
+        let created = vyos_image::create(&image.spec, &settings, cancel).await?;
+        warnings = created.warnings;
+        vyos_image::contract_to_state(&created.contract, &planned)?
     } else {
         // the plan allowed an in-place update only for state-only attributes
         planned
     };
-    respond(new_state, schema, req)
+    let mut resp = respond(new_state, schema, req)?;
+    resp.diagnostics = warnings.into_pb();
+    Ok(resp)
 }
 
 fn respond(state: Value, schema: &Schema, req: &m::Request) -> Result<m::Response, Diagnostics> {

@@ -2,7 +2,6 @@
 //! `file://…`).
 
 use super::{dynamic, lookup};
-use crate::cty::Value;
 use crate::provider::resources::vyos_image;
 use crate::provider::service::ProviderService;
 use crate::tfplugin5::pb::import_resource_state as m;
@@ -23,8 +22,7 @@ async fn import(svc: &ProviderService, req: &m::Request) -> Result<m::Response, 
     let settings = svc.settings().unwrap_or_default().settings;
     let cancel = svc.cancellation().child_token();
     let _drop_guard = cancel.clone().drop_guard();
-    let contract = vyos_image::import(&req.id, &settings, cancel).await?;
-    let state = vyos_image::contract_to_state(&contract, &Value::Null)?;
+    let state = vyos_image::import(req.id.trim(), &settings, cancel).await?;
     Ok(m::Response {
         imported_resources: vec![m::ImportedResource {
             type_name: req.type_name.clone(),

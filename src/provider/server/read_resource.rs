@@ -29,12 +29,14 @@ async fn read(svc: &ProviderService, req: &m::Request) -> Result<m::Response, Di
     let settings = svc.settings().unwrap_or_default().settings;
     let cancel = svc.cancellation().child_token();
     let _drop_guard = cancel.clone().drop_guard();
-    let refreshed = vyos_image::read(&current, &settings, cancel)
-        .await?
-        .unwrap_or(Value::Null);
+    let (refreshed, warnings) = vyos_image::read(&current, &settings, cancel).await?;
     Ok(m::Response {
-        new_state: Some(dynamic::encode_state(refreshed, schema)?),
+        new_state: Some(dynamic::encode_state(
+            refreshed.unwrap_or(Value::Null),
+            schema,
+        )?),
         private: req.private.clone(),
+        diagnostics: warnings.into_pb(),
         ..m::Response::default()
     })
 }

@@ -1,0 +1,233 @@
+//! The create pipeline: one spec in, one artifact contract out.
+//!
+//! ```text
+//! validate → resolve settings → fingerprint → lock fp → cache hit? ──yes──────────────┐
+//!                                                  └─no→ fetch ISO → preflight → build │
+//!                                                        → smoke verify → normalize+hash → commit entry
+//!   → deliver to artifact_local_path → (publish) → ArtifactContract
+//! ```
+//!
+//! `timeouts.create` (Go duration, default `3h`) and the caller's [`CancellationToken`] both cancel
+//! one child token that every step honours: running builders get SIGTERM, a grace period and
+//! SIGKILL for their whole process group; staging directories are removed; nothing is claimed.
+//! `max_parallel_builds` is a process-wide semaphore around the build steps (a cache hit takes no
+//! slot). Concurrent creates of one fingerprint serialize on the cache lock, so the second one
+//! reuses the first one's entry.
+//!
+//! Knows nothing about Terraform; progress leaves through [`Progress`].
+//!
+//! Files: this one (entry, timeout, cache decision), `fresh` (a cache miss: fetch, preflight,
+//! build, verify, normalize, commit), `deliver` (placing files at `artifact_local_path`),
+//! `outcome` (local and published contracts).
+
+mod deliver;
+mod fresh;
+mod outcome;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::build::BuildSettings;
+use crate::engine::cache::{self, BuildCache};
+use crate::engine::contract::ArtifactContract;
+use crate::engine::duration::parse_go_duration;
+use crate::engine::env::EngineEnv;
+use crate::engine::error::EngineError;
+use crate::engine::hyops_state;
+use crate::engine::progress::{Progress, Stage};
+use crate::engine::publish::PublishTarget;
+use crate::engine::spec::ImageSpec;
+use crate::engine::validate::validate_spec;
+
+/// Default `timeouts.create`.
+pub const DEFAULT_CREATE_TIMEOUT: Duration = Duration::from_secs(3 * 3600);
+
+/// A successful create.
+#[derive(Debug, Clone)]
+pub struct CreateOutcome {
+    /// the artifact contract
+    pub contract: ArtifactContract,
+    /// non-fatal findings (TCG, optional smoke verify failed, ISO warnings, …)
+    pub warnings: Vec<String>,
+    /// true when the build cache supplied the artifact (no builder ran)
+    pub cache_hit: bool,
+    /// the build cache entry holding the verified files
+    pub cache_entry: PathBuf,
+    /// the build log, when a build ran
+    pub build_log: Option<PathBuf>,
+}
+
+/// Run the create path for `spec`.
+pub async fn create(
+    spec: &ImageSpec,
+    env: &EngineEnv,
+    cancel: CancellationToken,
+    progress: &dyn Progress,
+) -> Result<CreateOutcome, EngineError> {
+    let problems = validate_spec(spec, env);
+    if !problems.is_empty() {
+        return Err(EngineError::Invalid(problems));
+    }
+    let settings = BuildSettings::resolve(&spec.build, env)
+        .map_err(|e| EngineError::invalid(format!("build.{}", e.field), e.message))?;
+    let timeout = match &spec.timeouts.create {
+        Some(t) => parse_go_duration(t)
+            .map_err(|e| EngineError::invalid("timeouts.create", e.to_string()))?,
+        None => DEFAULT_CREATE_TIMEOUT,
+    };
+    // Resolve the publish target before any build work, so configuration and credential
+    // problems surface first.
+    let target = match &spec.publish {
+        Some(p) => Some(PublishTarget::resolve(
+            p,
+            env.store_settings(),
+            Some(env.runtime_root()),
+        )?),
+        None => None,
+    };
+    let op = cancel.child_token();
+    let stage = StageCell::default();
+    let fut = create_inner(spec, env, &settings, target.as_ref(), &op, progress, &stage);
+    tokio::pin!(fut);
+    let mut timed_out = false;
+    let result = tokio::select! {
+        r = &mut fut => r,
+        _ = tokio::time::sleep(timeout) => {
+            timed_out = true;
+            op.cancel();
+            fut.await
+        }
+    };
+    match result {
+        Err(e) if op.is_cancelled() || e.caused_by_cancellation() => {
+            let stage = stage.get();
+            tracing::info!(stage, timed_out, "create stopped: {e}");
+            if timed_out {
+                Err(EngineError::TimedOut {
+                    after: timeout,
+                    stage,
+                })
+            } else {
+                Err(EngineError::Cancelled { stage })
+            }
+        }
+        other => other,
+    }
+}
+
+/// The stage currently running (for cancellation messages).
+#[derive(Debug, Default)]
+pub(super) struct StageCell(Mutex<&'static str>);
+
+impl StageCell {
+    pub(super) fn set(&self, stage: Stage) {
+        if let Ok(mut s) = self.0.lock() {
+            *s = stage.as_str();
+        }
+    }
+    fn get(&self) -> &'static str {
+        self.0.lock().map(|s| *s).unwrap_or("create")
+    }
+}
+
+/// Build slots per configured `max_parallel_builds` value (process-wide).
+pub(super) fn build_slots(max: u32) -> Arc<Semaphore> {
+    static SLOTS: OnceLock<Mutex<HashMap<u32, Arc<Semaphore>>>> = OnceLock::new();
+    let map = SLOTS.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut guard = match map.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    guard
+        .entry(max.max(1))
+        .or_insert_with(|| Arc::new(Semaphore::new(max.max(1) as usize)))
+        .clone()
+}
+
+/// `<artifact_key>-<UTC yyyymmddThhmmssZ>-<fp[..8]>`
+pub(super) fn build_id(key: &str, now: time::OffsetDateTime, fp: &str) -> String {
+    let ts = now
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .unwrap_or_default();
+    format!("{key}-{ts}-{}", &fp[..8])
+}
+
+pub(super) fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+async fn create_inner(
+    spec: &ImageSpec,
+    env: &EngineEnv,
+    settings: &BuildSettings,
+    target: Option<&PublishTarget>,
+    cancel: &CancellationToken,
+    progress: &dyn Progress,
+    stage: &StageCell,
+) -> Result<CreateOutcome, EngineError> {
+    let fp = cache::fingerprint(spec, settings)?;
+    let cache = BuildCache::new(env.cache_dir());
+    let _lock = cache.lock(&fp, cancel).await?;
+    let mut warnings = Vec::new();
+    let hit = if spec.rebuild_if_exists {
+        None
+    } else {
+        cache.lookup(&fp)
+    };
+    let (record, cache_hit, build_log) = match hit {
+        Some(record) => {
+            progress.message(
+                Stage::Build,
+                &format!("build cache hit {} (build {})", &fp[..12], record.build_id),
+            );
+            (record, true, None)
+        }
+        None => {
+            let (record, log) = fresh::build_fresh(
+                spec, env, settings, target, &fp, &cache, cancel, progress, stage,
+            )
+            .await?;
+            (record, false, Some(log))
+        }
+    };
+    warnings.extend(record.warnings.iter().cloned());
+    let entry = cache.entry_dir(&fp);
+    let local = deliver::deliver(spec, &record, &entry).await?;
+    let mut contract = outcome::local_contract(spec, &record, &local);
+    if let Some(target) = target {
+        stage.set(Stage::Publish);
+        contract = outcome::publish_step(
+            spec, settings, target, &record, &local, contract, cancel, progress,
+        )
+        .await?;
+    }
+    if let Some(instance) = &spec.hyops_state_instance {
+        let path = hyops_state::write_instance_state(env.runtime_root(), instance, &contract)?;
+        progress.message(
+            Stage::Publish,
+            &format!("HyOps state written to {}", path.display()),
+        );
+    }
+    Ok(CreateOutcome {
+        contract,
+        warnings,
+        cache_hit,
+        cache_entry: entry,
+        build_log,
+    })
+}
+
+/// `file://` URL of a local path.
+pub(super) fn file_url(path: &Path) -> String {
+    url::Url::from_file_path(path)
+        .map(|u| u.to_string())
+        .unwrap_or_else(|_| format!("file://{}", path.display()))
+}

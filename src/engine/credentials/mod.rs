@@ -1,0 +1,184 @@
+//! Credentials: where the GCS service-account JSON comes from, parsed once into
+//! [`GcsServiceAccount`], and how a secret is handed to a child process ([`ScopedSecretFile`]).
+//!
+//! Owns the precedence (provider `gcs_credentials`, `gcs_credentials_file`, env
+//! [`ENV_SA_JSON`], env [`ENV_SA_JSON_FILE`]). Knows nothing about uploads. Values never reach
+//! Debug, Display, logs or errors: errors name the source and what was wrong with it (e.g. "not JSON
+//! at line 3 column 1"), never content.
+
+mod gcs;
+mod scoped_file;
+mod secret;
+
+use std::fmt;
+use std::path::PathBuf;
+
+pub use gcs::{GcsServiceAccount, DEFAULT_TOKEN_URI};
+pub use scoped_file::ScopedSecretFile;
+pub use secret::SecretString;
+
+/// Env fallback for provider `gcs_credentials`: the service-account JSON itself.
+pub const ENV_SA_JSON: &str = "HYOPS_VYOS_GCS_SA_JSON";
+/// Env fallback for provider `gcs_credentials_file`: a path to the JSON.
+pub const ENV_SA_JSON_FILE: &str = "HYOPS_VYOS_GCS_SA_JSON_FILE";
+
+/// Where a credential came from (named in errors, never its value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// a write-only resource argument (`gcs_credentials_wo`)
+    WriteOnly,
+    /// provider `gcs_credentials`
+    Inline,
+    /// provider `gcs_credentials_file`
+    File(PathBuf),
+    /// env `HYOPS_VYOS_GCS_SA_JSON`
+    Env,
+    /// env `HYOPS_VYOS_GCS_SA_JSON_FILE`
+    EnvFile(PathBuf),
+}
+
+impl fmt::Display for CredentialSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CredentialSource::WriteOnly => f.write_str("resource argument gcs_credentials_wo"),
+            CredentialSource::Inline => f.write_str("provider gcs_credentials"),
+            CredentialSource::File(p) => write!(f, "provider gcs_credentials_file {}", p.display()),
+            CredentialSource::Env => write!(f, "env {ENV_SA_JSON}"),
+            CredentialSource::EnvFile(p) => write!(f, "env {ENV_SA_JSON_FILE} ({})", p.display()),
+        }
+    }
+}
+
+/// Why a credential could not be used. Never carries the secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CredentialError {
+    /// No source is set.
+    #[error(
+        "no GCS credential: set provider `gcs_credentials` or `gcs_credentials_file`, or env \
+         {ENV_SA_JSON} or {ENV_SA_JSON_FILE}"
+    )]
+    Missing,
+    /// A credential file could not be read.
+    #[error("{source_name}: cannot read the file: {error}")]
+    Read {
+        /// where it came from
+        source_name: CredentialSource,
+        /// the I/O error
+        error: std::io::Error,
+    },
+    /// The text is not JSON (position and category only).
+    #[error("{source_name}: not JSON at line {line} column {column} ({category})")]
+    NotJson {
+        /// where it came from
+        source_name: CredentialSource,
+        /// 1-based line
+        line: usize,
+        /// 1-based column
+        column: usize,
+        /// syntax / eof / data
+        category: &'static str,
+    },
+    /// A required field is missing or has the wrong type.
+    #[error("{source_name}: service-account JSON lacks a string field `{field}`")]
+    MissingField {
+        /// where it came from
+        source_name: CredentialSource,
+        /// the field
+        field: &'static str,
+    },
+    /// The `type` field says this is not a service-account key.
+    #[error("{source_name}: `type` is not \"service_account\" (user or external-account credentials are not supported)")]
+    NotServiceAccount {
+        /// where it came from
+        source_name: CredentialSource,
+    },
+    /// The private key cannot sign RS256.
+    #[error("{source_name}: `private_key` cannot sign RS256: {reason}")]
+    BadKey {
+        /// where it came from
+        source_name: CredentialSource,
+        /// why (never key material)
+        reason: &'static str,
+    },
+    /// A field has an unusable value (e.g. `token_uri` not a URL).
+    #[error("{source_name}: `{field}` is not usable: {reason}")]
+    BadField {
+        /// where it came from
+        source_name: CredentialSource,
+        /// the field
+        field: &'static str,
+        /// why
+        reason: String,
+    },
+    /// The scoped secret file could not be written.
+    #[error("cannot write the scoped credential file: {0}")]
+    ScopedFile(std::io::Error),
+}
+
+/// The credential inputs, before resolution: provider settings plus the environment.
+#[derive(Debug, Clone, Default)]
+pub struct CredentialInputs {
+    /// `gcs_credentials_wo` (resource write-only argument), highest precedence
+    pub write_only: Option<SecretString>,
+    /// provider `gcs_credentials`
+    pub inline: Option<SecretString>,
+    /// provider `gcs_credentials_file`
+    pub file: Option<PathBuf>,
+    /// env `HYOPS_VYOS_GCS_SA_JSON`
+    pub env_json: Option<SecretString>,
+    /// env `HYOPS_VYOS_GCS_SA_JSON_FILE`
+    pub env_file: Option<PathBuf>,
+}
+
+impl CredentialInputs {
+    /// Provider values plus the two environment variables of this process.
+    pub fn from_settings_and_env(
+        inline: Option<&SecretString>,
+        file: Option<&std::path::Path>,
+    ) -> Self {
+        let env_json = std::env::var(ENV_SA_JSON)
+            .ok()
+            .map(SecretString::new)
+            .filter(|s| !s.is_blank());
+        let env_file = std::env::var_os(ENV_SA_JSON_FILE)
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from);
+        CredentialInputs {
+            write_only: None,
+            inline: inline.filter(|s| !s.is_blank()).cloned(),
+            file: file.map(|p| p.to_path_buf()),
+            env_json,
+            env_file,
+        }
+    }
+
+    /// True when any source is set (the credential may still turn out unusable).
+    pub fn is_set(&self) -> bool {
+        self.write_only.is_some()
+            || self.inline.is_some()
+            || self.file.is_some()
+            || self.env_json.is_some()
+            || self.env_file.is_some()
+    }
+
+    /// Picks the first set source in precedence order and parses it.
+    pub fn resolve(&self) -> Result<GcsServiceAccount, CredentialError> {
+        if let Some(s) = &self.write_only {
+            return GcsServiceAccount::parse(s.clone(), CredentialSource::WriteOnly);
+        }
+        if let Some(s) = &self.inline {
+            return GcsServiceAccount::parse(s.clone(), CredentialSource::Inline);
+        }
+        if let Some(p) = &self.file {
+            return GcsServiceAccount::from_file(p, CredentialSource::File(p.clone()));
+        }
+        if let Some(s) = &self.env_json {
+            return GcsServiceAccount::parse(s.clone(), CredentialSource::Env);
+        }
+        if let Some(p) = &self.env_file {
+            return GcsServiceAccount::from_file(p, CredentialSource::EnvFile(p.clone()));
+        }
+        Err(CredentialError::Missing)
+    }
+}
