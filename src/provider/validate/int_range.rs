@@ -59,8 +59,9 @@ mod tests {
     #[test]
     fn int_range_table() {
         let cases: &[(Value, usize)] = &[
-            (Value::Number(Number::from_i64(1)), 0),
+            (Value::Number(Number::from_i64(2)), 0),
             (Value::Number(Number::from_i64(2048)), 0),
+            (Value::Number(Number::from_i64(1)), 1),
             (Value::Number(Number::from_i64(0)), 1),
             (Value::Number(Number::from_i64(2049)), 1),
             (Value::Number(Number::from_i64(-5)), 1),
