@@ -3,9 +3,12 @@
 
 #![allow(dead_code)]
 
+use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 pub(crate) const SOURCE: &str = "registry.terraform.io/hybridops/hyops";
 pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -168,8 +171,10 @@ impl Workdir {
         c
     }
 
+    /// Runs `terraform ARGS`, bounded by [`COMMAND_LIMIT`]: on overrun the whole process group
+    /// (terraform, provider, builders) is killed and the test fails.
     pub(crate) fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run terraform")
+        run_bounded(self.command(args), args)
     }
 
     /// Runs and asserts success.
@@ -205,6 +210,58 @@ impl Workdir {
 
     pub(crate) fn apply(&self) -> Output {
         self.run(&["apply", "-auto-approve", "-no-color", "-input=false"])
+    }
+}
+
+/// Upper bound on one terraform command in these tests (they build tiny fixture images).
+pub(crate) const COMMAND_LIMIT: Duration = Duration::from_secs(300);
+
+fn run_bounded(mut cmd: Command, args: &[&str]) -> Output {
+    let mut child = cmd
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run terraform");
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let deadline = Instant::now() + COMMAND_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for terraform") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            // SAFETY: killing the process group of the child this function spawned.
+            unsafe { libc::killpg(child.id() as i32, libc::SIGKILL) };
+            let _ = child.wait();
+            panic!("terraform {args:?} did not finish within {COMMAND_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
     }
 }
 
