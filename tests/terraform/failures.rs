@@ -79,7 +79,7 @@ fn builder_failure_shows_the_log_tail_and_leaves_no_state() {
     let all = text(&out);
     assert!(!out.status.success(), "{all}");
     assert!(
-        all.contains("disk layout 7731 failed"),
+        flat(&out).contains("disk layout 7731 failed"),
         "log tail missing:\n{all}"
     );
     assert!(published(&repo.path().join("repo")).is_empty());
@@ -207,7 +207,7 @@ fn create_timeout_stops_the_builder_and_names_timeouts_create() {
     let out = wd.apply();
     let all = text(&out);
     assert!(!out.status.success(), "{all}");
-    assert!(all.contains("timed out"), "{all}");
+    assert!(flat(&out).contains("timed out"), "{all}");
     assert!(all.contains("timeouts.create"), "{all}");
     let (shell, sleeper) = (
         read_pid(&shell_pid).expect("the build started"),

@@ -265,6 +265,11 @@ fn run_bounded(mut cmd: Command, args: &[&str]) -> Output {
     }
 }
 
+/// [`text`] with every whitespace run as one space (Terraform wraps diagnostics at its width).
+pub(crate) fn flat(o: &Output) -> String {
+    text(o).split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 pub(crate) fn text(o: &Output) -> String {
     format!(
         "status: {}\n--- stdout\n{}\n--- stderr\n{}",

@@ -155,3 +155,45 @@ fn import_adopts_unrecorded_inputs_in_place_without_rebuilding() {
     assert_eq!(code, 2);
     assert!(plan.contains("must be replaced"), "{plan}");
 }
+
+/// An object changed out of band (other bytes): refresh drops the instance with a warning and the
+/// plan recreates it; the publish step then refuses to overwrite the immutable, content-addressed
+/// name holding other bytes (no state claimed), and once the object is removed the apply
+/// republishes the cached build.
+#[test]
+fn refresh_drops_the_instance_when_the_published_object_changed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    let marker = tmp.path().join("builds");
+    let wd = Workdir::new(&config(&repo, &marker, ""));
+    wd.ok(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    let qcow2 = files_under(&repo)
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "qcow2"))
+        .expect("published qcow2");
+    let original = std::fs::read(&qcow2).unwrap();
+    let mut tampered = original.clone();
+    tampered.extend_from_slice(b"tampered");
+    std::fs::write(&qcow2, &tampered).unwrap();
+
+    let (code, plan) = wd.plan_code();
+    assert_eq!(code, 2, "{plan}");
+    assert!(plan.contains("gone or changed"), "{plan}");
+    assert!(plan.contains("will be created"), "{plan}");
+    let out = wd.apply();
+    let all = text(&out);
+    assert!(!out.status.success(), "{all}");
+    assert!(flat(&out).contains("refusing to overwrite"), "{all}");
+    assert!(wd.state_list().is_empty());
+    assert_eq!(
+        std::fs::read(&qcow2).unwrap(),
+        tampered,
+        "left for the operator"
+    );
+
+    std::fs::remove_file(&qcow2).unwrap();
+    wd.ok(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    assert_eq!(std::fs::read(&qcow2).unwrap(), original, "republished");
+    assert_eq!(builds(&marker), 1, "from the build cache");
+    assert_eq!(wd.plan_code().0, 0);
+}
