@@ -2,8 +2,8 @@
 
 use super::{invalid, AttrRule};
 use crate::cty::{Path, Value};
-use crate::tfplugin5::Diagnostics;
 use crate::engine::duration::parse_go_duration;
+use crate::tfplugin5::Diagnostics;
 
 /// The value must parse as a positive Go duration.
 pub(crate) struct GoDuration;
