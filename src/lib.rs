@@ -15,4 +15,3 @@ pub mod engine;
 pub mod plugin;
 pub mod provider;
 pub mod tfplugin5;
-pub mod util;

@@ -896,8 +896,10 @@ async fn upgrade_resource_state_turns_json_into_msgpack() {
     assert_eq!(errors(&newer.diagnostics), 1);
 }
 
+/// A create that cannot resolve its publish target fails before building: an error diagnostic at
+/// the create, and no state (nothing half-published is ever claimed).
 #[tokio::test]
-async fn apply_create_reports_not_implemented_instead_of_a_fake_result() {
+async fn apply_create_failure_returns_an_error_and_no_state() {
     let svc = ProviderService::new();
     let config = good_config();
     let planned = plan(&svc, &Value::Null, &config, &config)
@@ -914,10 +916,12 @@ async fn apply_create_reports_not_implemented_instead_of_a_fake_result() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(errors(&resp.diagnostics), 1);
-    assert!(resp.diagnostics[0]
-        .summary
-        .starts_with("not implemented yet"));
+    assert_eq!(errors(&resp.diagnostics), 1, "{:?}", resp.diagnostics);
+    assert!(
+        resp.diagnostics[0].detail.contains("org/gcp/object-repo"),
+        "{:?}",
+        resp.diagnostics
+    );
     assert!(resp.new_state.is_none());
 }
 
@@ -947,11 +951,14 @@ async fn apply_in_place_update_returns_the_planned_state() {
     );
 }
 
+/// A manifest that is not there is an error at `manifest_url`, not a fake result.
 #[tokio::test]
-async fn read_data_source_reports_not_implemented() {
+async fn read_data_source_reports_a_missing_manifest() {
     let svc = ProviderService::new();
     let ty = vyos_artifact_schema().block.implied_type();
-    let config = Value::object([("manifest_url", s("file:///srv/repo/manifest.json"))]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}/manifest.json", dir.path().display());
+    let config = Value::object([("manifest_url", s(&url))]);
     let resp = svc
         .read_data_source(tonic::Request::new(pb::read_data_source::Request {
             type_name: VYOS_ARTIFACT.into(),
@@ -962,9 +969,11 @@ async fn read_data_source_reports_not_implemented() {
         .unwrap()
         .into_inner();
     assert_eq!(errors(&resp.diagnostics), 1);
-    assert!(resp.diagnostics[0]
-        .summary
-        .starts_with("not implemented yet"));
+    assert_eq!(
+        resp.diagnostics[0].summary,
+        "Cannot read the artifact manifest"
+    );
+    assert!(resp.state.is_none());
 }
 
 #[tokio::test]

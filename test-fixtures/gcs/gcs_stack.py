@@ -10,14 +10,17 @@ Everything binds to 127.0.0.1 on ephemeral ports. Prints one JSON line
 Routes on the front port:
   POST /token            jwt-bearer exchange; the JWT's signature is checked with the public
                          key, plus iss/aud/scope/iat/exp; issues a random bearer token.
-  GET  /__stats          counters as JSON.
-  POST /__control        JSON: {"cut_next_chunk": true} cuts the next upload chunk after
+  GET  /__stats          counters as JSON (token_ok, upload_initiations, chunk_puts, media_reads
+                         — object data downloads —, requests_<METHOD>, unauthorized, ...).
+  POST /__control        JSON: {"token_ttl": N} makes new tokens live N seconds;
+                         {"cut_next_chunk": true} cuts the next upload chunk after
                          forwarding part of it; {"fail_503": N} answers the next N upload
                          requests with 503; {"reset": true} zeroes the counters.
   GET  /BUCKET/OBJECT    public read (no token), like a public bucket.
   anything else          needs "Authorization: Bearer <issued token>", then is forwarded to the
                          emulator. A resumable initiation with ifGenerationMatch=0 for an
                          existing object is answered 412 (the emulator ignores preconditions).
+                         Tokens expire after their expires_in ({"token_ttl": N} sets it).
 
 With --sink (benchmarks) there is no emulator: resumable uploads are read and discarded, the
 finished object reports the checksums declared at initiation, and PUT /sink discards a body
@@ -47,7 +50,8 @@ CHUNK_UNIT = 256 * 1024
 
 STATE = {
     "lock": threading.Lock(),
-    "tokens": set(),
+    "tokens": {},
+    "token_ttl": 3600,
     "cut_next_chunk": False,
     "fail_503": 0,
     "stats": {},
@@ -193,6 +197,8 @@ class Front(BaseHTTPRequestHandler):
                     STATE["cut_next_chunk"] = bool(ctl["cut_next_chunk"])
                 if "fail_503" in ctl:
                     STATE["fail_503"] = int(ctl["fail_503"])
+                if "token_ttl" in ctl:
+                    STATE["token_ttl"] = int(ctl["token_ttl"])
             return self._json(200, {"ok": True})
         public = (
             self.command in ("GET", "HEAD")
@@ -203,17 +209,21 @@ class Front(BaseHTTPRequestHandler):
             if path != "/sink":
                 auth = self.headers.get("Authorization", "")
                 with STATE["lock"]:
-                    ok = auth.startswith("Bearer ") and auth[7:] in STATE["tokens"]
+                    ok = auth.startswith("Bearer ") and STATE["tokens"].get(auth[7:], 0) > time.time()
                 if not ok:
                     self._discard()
                     return self._json(401, {"error": {"code": 401, "message": "missing or unknown bearer token"}})
             return self._sink(path, urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query))
         body = self._body()
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        if self.command == "GET" and (public or path.startswith("/download/") or query.get("alt") == ["media"]):
+            bump("media_reads")
+        bump("requests_" + self.command)
         if not public:
             auth = self.headers.get("Authorization", "")
             token = auth[7:] if auth.startswith("Bearer ") else None
             with STATE["lock"]:
-                ok = token in STATE["tokens"]
+                ok = STATE["tokens"].get(token, 0) > time.time()
             if not ok:
                 bump("unauthorized")
                 return self._json(401, {"error": {"code": 401, "message": "missing or unknown bearer token"}})
@@ -230,9 +240,10 @@ class Front(BaseHTTPRequestHandler):
             return self._json(400, {"error": "invalid_grant", "error_description": reason})
         token = secrets.token_urlsafe(32)
         with STATE["lock"]:
-            STATE["tokens"].add(token)
+            ttl = STATE["token_ttl"]
+            STATE["tokens"][token] = time.time() + ttl
         bump("token_ok")
-        return self._json(200, {"access_token": token, "expires_in": 3600, "token_type": "Bearer"})
+        return self._json(200, {"access_token": token, "expires_in": ttl, "token_type": "Bearer"})
 
     def _forward(self, path, body):
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
@@ -267,7 +278,8 @@ class Front(BaseHTTPRequestHandler):
                     STATE["cut_next_chunk"] = False
             if cut:
                 return self._cut(path, body, rng)
-        status, headers, data = self._emulator(self.command, self.path, body)
+        method = "GET" if self.command == "HEAD" else self.command  # the emulator has no HEAD
+        status, headers, data = self._emulator(method, self.path, body)
         self._send(status, data, headers, ctype=None)
 
     def _cut(self, path, body, rng):

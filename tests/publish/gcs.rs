@@ -64,6 +64,15 @@ async fn gcs_publish_matches_local_digests_and_republish_uploads_nothing() {
             Verification::Present
         );
 
+        // A consumer without credentials checks the public URLs.
+        let anonymous = StoreSettings::default();
+        assert_eq!(
+            verify_published(m, Some(&set.manifest_url), &anonymous)
+                .await
+                .unwrap(),
+            Verification::Present
+        );
+
         // Re-publishing the same build uploads nothing and keeps the first manifest.
         let again = publish(&target, &files, &meta("1.5.0"), &cancel)
             .await
@@ -304,6 +313,30 @@ async fn gcs_endless_503s_end_in_a_transient_error_after_bounded_retries() {
             3,
             "exactly max_attempts tries"
         );
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn gcs_token_is_cached_and_refreshed_before_it_expires() {
+    let Some(stack) = GcsStack::start().await else {
+        return;
+    };
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = tempfile::tempdir().unwrap();
+        let files = vec![make_file(work.path(), "k.qcow2", "qcow2", 900_000, 71)];
+        stack.control(serde_json::json!({"token_ttl": 6})).await;
+        let target = PublishTarget::resolve(&stack.spec("ttl/"), &stack.settings(), None).unwrap();
+        let cancel = CancellationToken::new();
+        // Many requests (heads, session, chunks, manifest), one token (refreshed only after 3 s).
+        publish(&target, &files, &meta("1"), &cancel).await.unwrap();
+        assert_eq!(stack.stat("token_ok").await, 1);
+        // Past the token's life: a fresh one is fetched before use, never a 401.
+        tokio::time::sleep(Duration::from_millis(6500)).await;
+        publish(&target, &files, &meta("2"), &cancel).await.unwrap();
+        assert_eq!(stack.stat("token_ok").await, 2);
+        assert_eq!(stack.stat("unauthorized").await, 0);
     })
     .await
     .expect("test timed out");

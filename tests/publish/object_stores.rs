@@ -205,6 +205,19 @@ async fn azure_publish_head_delete_on_azurite() {
         };
         let target = PublishTarget::resolve(&spec, &settings, None).unwrap();
         store_conformance(&target, &settings, 11 * 1024 * 1024 + 3).await;
+
+        // A wrong account key is an authentication error, not a retry loop.
+        let mut wrong = settings.clone();
+        wrong.azure_access_key = Some(SecretString::from(
+            "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktd3Jvbmcta2V5LXdyb25nLWtleQ==",
+        ));
+        let target = PublishTarget::resolve(&spec, &wrong, None).unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let files = vec![make_file(work.path(), "w.qcow2", "qcow2", 1000, 44)];
+        let err = publish(&target, &files, &meta("5.1"), &CancellationToken::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PublishError::Auth { .. }), "{err:?}");
     })
     .await
     .expect("test timed out");

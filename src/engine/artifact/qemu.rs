@@ -1,22 +1,20 @@
 //! `qemu-img` calls: `info --output=json` and `convert`. All child processes of the artifact layer
-//! start in [`run_tool`], the one function to swap for the engine supervisor.
+//! start in [`run_tool`], through the engine supervisor.
 //!
 //! Children get a cleared environment (only `PATH` and `LC_ALL=C`), so no secret held in this
-//! process's environment reaches them; they are killed when their future is dropped (cancellation).
+//! process's environment reaches them; cancellation terminates their process group.
 
 use std::ffi::OsString;
 use std::path::Path;
-use std::process::Stdio;
 
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use super::ArtifactError;
+use crate::engine::supervisor::{self, CommandSpec, SupervisorError};
 
 /// The image tool; resolved through `PATH`.
 const QEMU_IMG: &str = "qemu-img";
-/// Bytes of stderr kept for an error message.
-const STDERR_TAIL: usize = 4096;
 
 /// The parts of `qemu-img info --output=json` used here.
 #[derive(Debug, Clone, Deserialize)]
@@ -73,24 +71,29 @@ pub(super) async fn convert(
     run_tool(QEMU_IMG, &args, cancel).await.map(drop)
 }
 
-/// Runs a tool to completion and returns its stdout. A non-zero exit becomes
-/// [`ArtifactError::Tool`] carrying the tail of stderr; cancellation kills the child.
+/// Runs a tool to completion through the engine supervisor (own process group, killed as a group
+/// on cancellation) and returns its stdout. A non-zero exit becomes [`ArtifactError::Tool`] carrying
+/// the tail of its stderr log; the log is a temporary file removed afterwards.
 pub(super) async fn run_tool(
     program: &str,
     args: &[OsString],
     cancel: &CancellationToken,
 ) -> Result<Vec<u8>, ArtifactError> {
-    let mut command = tokio::process::Command::new(program);
-    command
-        .args(args)
-        .env_clear()
+    let log = tempfile::Builder::new()
+        .prefix("hyops-qemu-img-")
+        .suffix(".log")
+        .tempfile()
+        .map_err(|source| ArtifactError::Spawn {
+            program: program.to_string(),
+            source,
+        })?;
+    let mut spec = CommandSpec::program(program, log.path())
+        .args(args.iter().cloned())
+        .clear_env()
         .env("LC_ALL", "C")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .capture_stdout();
     if let Some(path) = std::env::var_os("PATH") {
-        command.env("PATH", path);
+        spec = spec.env("PATH", path.to_string_lossy().into_owned());
     }
     let shown = format!(
         "{program} {}",
@@ -100,28 +103,22 @@ pub(super) async fn run_tool(
             .join(" ")
     );
     tracing::debug!(command = %shown, "running");
-    let child = command.spawn().map_err(|source| ArtifactError::Spawn {
-        program: program.to_string(),
-        source,
-    })?;
-    let output = tokio::select! {
-        () = cancel.cancelled() => return Err(ArtifactError::Cancelled),
-        out = child.wait_with_output() => out.map_err(|source| ArtifactError::Spawn {
-            program: program.to_string(),
-            source,
-        })?,
-    };
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let start = stderr.len().saturating_sub(STDERR_TAIL);
-        let start = (start..stderr.len())
-            .find(|i| stderr.is_char_boundary(*i))
-            .unwrap_or(stderr.len());
-        return Err(ArtifactError::Tool {
+    match supervisor::run(&spec, cancel).await {
+        Ok(out) => Ok(out.stdout.unwrap_or_default().into_bytes()),
+        Err(SupervisorError::Cancelled { .. }) => Err(ArtifactError::Cancelled),
+        Err(SupervisorError::Exited { status, tail, .. }) => Err(ArtifactError::Tool {
             command: shown,
-            status: output.status.to_string(),
-            stderr_tail: stderr[start..].trim().to_string(),
-        });
+            status,
+            stderr_tail: tail.trim().to_string(),
+        }),
+        Err(SupervisorError::TimedOut { after, tail, .. }) => Err(ArtifactError::Tool {
+            command: shown,
+            status: format!("timed out after {after:?}"),
+            stderr_tail: tail.trim().to_string(),
+        }),
+        Err(e) => Err(ArtifactError::Spawn {
+            program: program.to_string(),
+            source: std::io::Error::other(e.to_string()),
+        }),
     }
-    Ok(output.stdout)
 }

@@ -25,6 +25,7 @@ mod fresh;
 mod outcome;
 
 use std::collections::HashMap;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -83,11 +84,19 @@ pub async fn create(
     // Resolve the publish target before any build work, so configuration and credential
     // problems surface first.
     let target = match &spec.publish {
-        Some(p) => Some(PublishTarget::resolve(
-            p,
-            env.store_settings(),
-            Some(env.runtime_root()),
-        )?),
+        Some(p) => {
+            let mut target =
+                PublishTarget::resolve(p, env.store_settings(), Some(env.runtime_root()))?;
+            // Publish-command logs live with the cache (kept and named in the error on failure).
+            let logs = env.cache_dir().join("logs");
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&logs)
+                .map_err(|e| EngineError::io(format!("creating {}", logs.display()), e))?;
+            target.command_log_dir = Some(logs);
+            Some(target)
+        }
         None => None,
     };
     let op = cancel.child_token();

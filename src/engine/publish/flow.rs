@@ -396,6 +396,10 @@ async fn publish_by_command(
             log_path: &log.1,
         };
         let url = run_publish_command(&run, cancel).await?;
+        if target.command_log_dir.is_none() {
+            // A log in the shared temp dir is only worth keeping when it explains a failure.
+            let _ = std::fs::remove_file(&log.1);
+        }
         let remote = verify_url(&url, f.size, &f.sha256, target.settings()).await?;
         published.push(PublishedFile {
             format: f.format.clone(),

@@ -21,7 +21,9 @@ use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
 use super::layout::{encode_segments, validate_object_name};
-use super::store::{existing_outcome, PutOutcome, RemoteObject, Store, UploadSource};
+use super::store::{
+    created_outcome, existing_outcome, PutOutcome, RemoteObject, Store, UploadSource,
+};
 use super::PublishError;
 use crate::engine::spec::Backend;
 
@@ -80,8 +82,8 @@ impl ObjStore {
             },
             other => PublishError::Transient {
                 store,
-                attempts: 0,
-                detail: other.to_string(),
+                attempts: 1,
+                detail: format!("{other} (after object_store's own retries)"),
             },
         }
     }
@@ -260,15 +262,7 @@ impl Store for ObjStore {
         if !created {
             return existing_outcome(&self.label, name, remote, src);
         }
-        remote
-            .matches_source(src)
-            .map_err(|detail| PublishError::Mismatch {
-                store: self.label.clone(),
-                object: name.to_owned(),
-                detail,
-            })?;
-        tracing::info!(store = %self.label, object = name, size = src.size, "uploaded and verified");
-        Ok(PutOutcome::Created(remote))
+        created_outcome(&self.label, name, remote, src)
     }
 
     async fn head(&self, name: &str) -> Result<RemoteObject, PublishError> {

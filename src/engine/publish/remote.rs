@@ -261,6 +261,14 @@ async fn head_http(url: &str, size: u64) -> Result<RemoteObject, PublishError> {
     })
 }
 
+/// HEAD an http(s) URL for existence only.
+async fn http_exists(url: &str) -> Result<(), PublishError> {
+    match head_http(url, 0).await {
+        Ok(_) | Err(PublishError::Mismatch { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Confirms a URL printed by a publish command: http(s) by HEAD (size), storage URIs by the
 /// store's head (size and every checksum it has; size alone when it has none).
 pub(crate) async fn verify_url(
@@ -296,8 +304,13 @@ pub async fn verify_published(
     settings: &StoreSettings,
 ) -> Result<Verification, PublishError> {
     if let Some(m) = manifest_uri.filter(|m| !m.is_empty()) {
-        let (store, name) = store_for_uri(m, settings)?;
-        match store.head(&name).await {
+        let head = if is_http(m) {
+            http_exists(m).await
+        } else {
+            let (store, name) = store_for_uri(m, settings)?;
+            store.head(&name).await.map(|_| ())
+        };
+        match head {
             Ok(_) => {}
             Err(PublishError::NotFound { .. }) => {
                 return Ok(Verification::Gone {
@@ -308,7 +321,10 @@ pub async fn verify_published(
         }
     }
     for f in &manifest.files {
-        let uri = if f.storage_uri.is_empty() {
+        // Without a GCS credential (a consumer of a public bucket) check the public URL instead.
+        let public_only =
+            f.storage_uri.starts_with("gs://") && !settings.credentials.is_set() && is_http(&f.url);
+        let uri = if f.storage_uri.is_empty() || public_only {
             &f.url
         } else {
             &f.storage_uri

@@ -171,6 +171,30 @@ pub trait Store: Send + Sync + fmt::Debug {
 }
 
 /// Shared put-if-absent decision for an object found at the name.
+/// The outcome of an upload this process just made: the stored object must match what was sent
+/// (size and checksums), else [`PublishError::Mismatch`]. Nothing is claimed otherwise.
+pub(crate) fn created_outcome(
+    store: &str,
+    name: &str,
+    created: RemoteObject,
+    src: &UploadSource<'_>,
+) -> Result<PutOutcome, PublishError> {
+    created
+        .matches_source(src)
+        .map_err(|detail| PublishError::Mismatch {
+            store: store.to_owned(),
+            object: name.to_owned(),
+            detail,
+        })?;
+    tracing::info!(
+        store,
+        object = name,
+        size = src.size,
+        "uploaded and verified"
+    );
+    Ok(PutOutcome::Created(created))
+}
+
 pub(crate) fn existing_outcome(
     store: &str,
     name: &str,

@@ -157,7 +157,8 @@ pub struct PublishTarget {
     pub retain_on_destroy: bool,
     /// the DESIGN §2 environment for a publish command (set by the caller)
     pub command_env: BTreeMap<String, String>,
-    /// where publish-command logs go (default: the system temp dir); set by the caller
+    /// where publish-command logs go; set by the caller. Default: the system temp dir, where a
+    /// log is removed again when the command succeeded (kept, and named in the error, on failure)
     pub command_log_dir: Option<PathBuf>,
     /// the resolved GCS credential (GCS targets; optional for commands)
     pub(crate) gcs_account: Option<GcsServiceAccount>,

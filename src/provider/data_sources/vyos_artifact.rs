@@ -20,7 +20,7 @@ use crate::engine::spec::ProviderSettings;
 use crate::provider::config::{ArtifactQuery, ArtifactSource};
 use crate::provider::contract_state::computed_values;
 use crate::provider::resources::bridge::{bounded, engine_env, publish_diagnostic};
-use crate::provider::resources::published::{check_local, check_published};
+use crate::provider::resources::published::{check_local, check_published, manifest_location};
 use crate::tfplugin5::{Diagnostic, Diagnostics};
 
 /// Bound on one read (a manifest GET and a few HEADs).
@@ -143,8 +143,14 @@ async fn from_state(
     };
     let manifest_url = out_str(&outputs, "manifest_url");
     if !manifest_url.is_empty() {
-        let manifest =
-            load_manifest(&manifest_url, store, Path::attr("artifact_state_ref")).await?;
+        // the recorded https form of a GCS manifest is read through the store when possible
+        let recorded = ArtifactContract {
+            manifest_url: manifest_url.clone(),
+            artifact_storage_uri: out_str(&outputs, "artifact_storage_uri"),
+            ..Default::default()
+        };
+        let location = manifest_location(&recorded, store).unwrap_or_else(|| manifest_url.clone());
+        let manifest = load_manifest(&location, store, Path::attr("artifact_state_ref")).await?;
         let mut contract = manifest.to_contract(&manifest_url);
         // an additional format: its own file becomes the top level
         if let Some(f) = manifest
@@ -238,8 +244,7 @@ async fn verify(
 ) -> Result<(), Diagnostics> {
     let found = match manifest {
         Some(m) => {
-            let uri =
-                Some(c.manifest_url.as_str()).filter(|u| !u.is_empty() && !u.starts_with("http"));
+            let uri = manifest_location(c, store);
             let primary_only = Manifest {
                 files: m
                     .files
@@ -249,7 +254,7 @@ async fn verify(
                     .collect(),
                 ..m.clone()
             };
-            verify_published(&primary_only, uri, store).await
+            verify_published(&primary_only, uri.as_deref(), store).await
         }
         None if c.artifact_url.starts_with("file://") || !c.published => Ok(check_local(c)),
         None => check_published(c, store).await,

@@ -7,14 +7,18 @@
 //! - changes only in `timeouts`, `notes`, `publish.retain_on_destroy` or
 //!   `gcs_credentials_wo_version`: in-place update, computed values kept.
 //! - destroy (proposed null): passes through.
+//! - right after import: inputs a manifest does not record, null in the imported state, are
+//!   adopted from the configuration in place (`imported.rs`).
 //!
 //! Pure functions over cty values; write-only nulling happens at the service edge.
 
 mod computed;
+mod imported;
 mod replace;
 
 use crate::cty::{Path, Value};
 
+pub use imported::{is_imported, IMPORTED_PRIVATE};
 pub use replace::IN_PLACE;
 
 /// The provider's answer to one plan request.
@@ -28,6 +32,17 @@ pub struct PlannedChange {
 
 /// Plans a change of one `hyops_vyos_image` instance.
 pub fn plan_vyos_image(prior: &Value, proposed: &Value, config: &Value) -> PlannedChange {
+    plan_vyos_image_with(prior, proposed, config, false)
+}
+
+/// [`plan_vyos_image`], for an instance that was just imported when `imported` (see
+/// [`is_imported`]).
+pub fn plan_vyos_image_with(
+    prior: &Value,
+    proposed: &Value,
+    config: &Value,
+    imported: bool,
+) -> PlannedChange {
     if proposed.is_null() {
         return PlannedChange {
             planned: Value::Null,
@@ -40,7 +55,10 @@ pub fn plan_vyos_image(prior: &Value, proposed: &Value, config: &Value) -> Plann
             requires_replace: Vec::new(),
         };
     }
-    let requires_replace = replace::changed_inputs(prior, proposed);
+    let mut requires_replace = replace::changed_inputs(prior, proposed);
+    if imported {
+        requires_replace = imported::remaining(requires_replace, prior);
+    }
     let planned = if requires_replace.is_empty() {
         computed::carry_forward(proposed.clone(), prior)
     } else {

@@ -7,6 +7,7 @@
 //! Knows no tfplugin5 messages; never formats a secret (engine errors carry none by design).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -26,10 +27,13 @@ pub(crate) fn engine_env(settings: &ProviderSettings) -> EngineEnv {
     EngineEnv::from_env().with_provider_settings(settings)
 }
 
-/// Forwards engine progress to the provider log. Byte counters are logged at most every 64 MiB
-/// so a large upload does not flood the log.
+/// Forwards engine progress to the provider log. Byte counters are logged once per 64 MiB (and
+/// at the end) so a large upload does not flood the log.
 #[derive(Debug, Default)]
-pub(crate) struct LogProgress;
+pub(crate) struct LogProgress {
+    /// the `done` value last logged
+    last: AtomicU64,
+}
 
 impl Progress for LogProgress {
     fn message(&self, stage: Stage, message: &str) {
@@ -38,7 +42,11 @@ impl Progress for LogProgress {
 
     fn bytes(&self, stage: Stage, done: u64, total: Option<u64>) {
         const STEP: u64 = 64 * 1024 * 1024;
-        if done % STEP == 0 || total == Some(done) {
+        let last = self.last.load(Ordering::Relaxed);
+        // a new counter (next stage or file) starts below the last value
+        let due = done < last || done - last >= STEP || total == Some(done);
+        if due {
+            self.last.store(done, Ordering::Relaxed);
             tracing::debug!(stage = stage.as_str(), done, total, "progress");
         }
     }

@@ -4,10 +4,11 @@
 //! A manifest records the artifact key, format, additional formats, version, source ISO (URL and
 //! sha256), notes, and — through its storage URI and the object layout
 //! `<prefix><key>/<version>/<sha256[..16]>/manifest.json` — the publish backend, bucket and prefix.
-//! It does not record how the image was built (`build`, `smoke_verify`), `rebuild_if_exists`,
+//! `artifact_format` is left null when it is the default `qcow2`, as a configuration omitting it
+//! reads. It does not record how the image was built (`build`, `smoke_verify`), `rebuild_if_exists`,
 //! `hyops_state_instance`, `source_iso_mirror_url`, `publish.repo_state_ref`, `publish.command`
-//! or `publish.public_base_url`: those stay null, so a configuration that sets them plans a
-//! replacement after import (documented in docs/resources/vyos_image.md).
+//! or `publish.public_base_url`: those stay null, and the first plan after import adopts
+//! configured values for them in place (`plan/imported.rs`).
 
 use std::collections::BTreeMap;
 
@@ -25,7 +26,15 @@ pub(crate) fn imported_inputs(manifest: &Manifest, url: &str) -> BTreeMap<String
         }
     };
     m.insert("artifact_key".into(), s(&manifest.artifact_key));
-    m.insert("artifact_format".into(), s(&manifest.artifact_format));
+    // `qcow2` is the default: a configuration that omits artifact_format has null here
+    m.insert(
+        "artifact_format".into(),
+        if manifest.artifact_format == "qcow2" {
+            Value::Null
+        } else {
+            s(&manifest.artifact_format)
+        },
+    );
     m.insert("artifact_version".into(), s(&manifest.artifact_version));
     m.insert("source_iso_url".into(), s(&manifest.source_iso.url));
     m.insert("source_iso_sha256".into(), s(&manifest.source_iso.sha256));
@@ -156,6 +165,7 @@ mod tests {
             Value::List(vec![Value::string("raw.xz")])
         );
         assert_eq!(m["notes"], Value::Null);
+        assert_eq!(m["artifact_format"], Value::Null, "the default stays unset");
     }
 
     #[test]

@@ -54,6 +54,35 @@ pub(crate) fn additional_uris(c: &ArtifactContract) -> Vec<String> {
         .collect()
 }
 
+/// Where the manifest is stored: `manifest_url` itself when it is a storage URI; for an http(s)
+/// form (GCS public URL, `public_base_url`) the object next to the primary artifact with the
+/// URL's file name; `None` when neither is a storage URI (a publish command's http URLs).
+pub(crate) fn manifest_storage_uri(c: &ArtifactContract) -> Option<String> {
+    if c.manifest_url.is_empty() {
+        return None;
+    }
+    if !is_http(&c.manifest_url) {
+        return Some(c.manifest_url.clone());
+    }
+    if is_http(&c.artifact_storage_uri) {
+        return None;
+    }
+    let (dir, _) = c.artifact_storage_uri.rsplit_once('/')?;
+    let name = url_file_name(&c.manifest_url).filter(|n| !n.is_empty())?;
+    Some(format!("{dir}/{name}"))
+}
+
+/// Where to read or head a contract's manifest from: its storage URI (see
+/// [`manifest_storage_uri`]) when the store can be reached with the settings at hand, else the
+/// recorded URL (a consumer of a public GCS bucket without a credential reads it over https).
+pub(crate) fn manifest_location(c: &ArtifactContract, settings: &StoreSettings) -> Option<String> {
+    let uri = manifest_storage_uri(c)?;
+    if uri.starts_with("gs://") && is_http(&c.manifest_url) && !settings.credentials.is_set() {
+        return Some(c.manifest_url.clone());
+    }
+    Some(uri)
+}
+
 /// A one-file manifest of the primary artifact as recorded (what refresh compares against).
 fn primary_manifest(c: &ArtifactContract) -> Manifest {
     Manifest {
@@ -80,8 +109,8 @@ pub(crate) async fn check_published(
     c: &ArtifactContract,
     settings: &StoreSettings,
 ) -> Result<Verification, PublishError> {
-    let manifest_uri = Some(c.manifest_url.as_str()).filter(|m| !m.is_empty() && !is_http(m));
-    match verify_published(&primary_manifest(c), manifest_uri, settings).await? {
+    let manifest_uri = manifest_location(c, settings);
+    match verify_published(&primary_manifest(c), manifest_uri.as_deref(), settings).await? {
         Verification::Present => {}
         other => return Ok(other),
     }
@@ -170,6 +199,11 @@ mod tests {
         );
         assert_eq!(additional_uris(&c), vec!["gs://b/p/k/1.5/abcd/k.raw.xz"]);
         assert_eq!(deletion_manifest(&c).files.len(), 2);
+        c.manifest_url = "https://storage.googleapis.com/b/p/k/1.5/abcd/manifest.json".into();
+        assert_eq!(
+            manifest_storage_uri(&c).as_deref(),
+            Some("gs://b/p/k/1.5/abcd/manifest.json")
+        );
     }
 
     #[test]

@@ -15,7 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::bridge::{bounded, engine_diagnostics, engine_env, publish_diagnostic, LogProgress};
 use super::import::imported_inputs;
-use super::published::{check_local, check_published, deletion_manifest, recorded_contract};
+use super::published::{
+    check_local, check_published, deletion_manifest, manifest_storage_uri, recorded_contract,
+};
 use crate::cty::Value;
 use crate::engine;
 use crate::engine::contract::ArtifactContract;
@@ -47,7 +49,7 @@ pub async fn create(
     cancel: CancellationToken,
 ) -> Result<Created, Diagnostics> {
     let env = engine_env(settings);
-    let outcome = engine::create::create(spec, &env, cancel, &LogProgress)
+    let outcome = engine::create::create(spec, &env, cancel, &LogProgress::default())
         .await
         .map_err(|e| {
             tracing::warn!(artifact_key = %spec.artifact_key, "create failed: {e}");
@@ -121,9 +123,9 @@ pub async fn delete(
     let limit = delete_timeout(state)?;
     let env = engine_env(settings);
     let manifest = deletion_manifest(&contract);
-    let manifest_uri = Some(contract.manifest_url.as_str()).filter(|m| !m.is_empty());
+    let manifest_uri = manifest_storage_uri(&contract);
     let deleted = bounded(
-        delete_published(&manifest, manifest_uri, env.store_settings()),
+        delete_published(&manifest, manifest_uri.as_deref(), env.store_settings()),
         &cancel,
         limit,
     )

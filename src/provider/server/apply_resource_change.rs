@@ -4,6 +4,7 @@
 use super::{dynamic, lookup};
 use crate::cty::Value;
 use crate::provider::config::image_config;
+use crate::provider::plan::is_imported;
 use crate::provider::resources::vyos_image;
 use crate::provider::service::ProviderService;
 use crate::tfplugin5::pb::apply_resource_change as m;
@@ -52,9 +53,15 @@ async fn apply(svc: &ProviderService, req: &m::Request) -> Result<m::Response, D
 }
 
 fn respond(state: Value, schema: &Schema, req: &m::Request) -> Result<m::Response, Diagnostics> {
+    // the import marker lives until the first apply (it adopted configured inputs by then)
+    let private = if is_imported(&req.planned_private) {
+        Vec::new()
+    } else {
+        req.planned_private.clone()
+    };
     Ok(m::Response {
         new_state: Some(dynamic::encode_state(state, schema)?),
-        private: req.planned_private.clone(),
+        private,
         ..m::Response::default()
     })
 }

@@ -2,6 +2,7 @@
 //! `file://…`).
 
 use super::{dynamic, lookup};
+use crate::provider::plan::IMPORTED_PRIVATE;
 use crate::provider::resources::vyos_image;
 use crate::provider::service::ProviderService;
 use crate::tfplugin5::pb::import_resource_state as m;
@@ -27,6 +28,8 @@ async fn import(svc: &ProviderService, req: &m::Request) -> Result<m::Response, 
         imported_resources: vec![m::ImportedResource {
             type_name: req.type_name.clone(),
             state: Some(dynamic::encode_state(state, schema)?),
+            // lets the first plan adopt configured inputs the manifest does not record
+            private: IMPORTED_PRIVATE.to_vec(),
             ..m::ImportedResource::default()
         }],
         ..m::Response::default()

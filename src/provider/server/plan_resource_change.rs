@@ -2,7 +2,7 @@
 //! (write-only attributes nulled by the encoder).
 
 use super::{dynamic, lookup};
-use crate::provider::plan::plan_vyos_image;
+use crate::provider::plan::{is_imported, plan_vyos_image_with};
 use crate::tfplugin5::pb;
 use crate::tfplugin5::pb::plan_resource_change as m;
 use crate::tfplugin5::Diagnostics;
@@ -22,7 +22,7 @@ fn plan(req: &m::Request) -> Result<m::Response, Diagnostics> {
     let prior = dynamic::decode_with(req.prior_state.as_ref(), schema, "prior state")?;
     let proposed = dynamic::decode_with(req.proposed_new_state.as_ref(), schema, "proposed state")?;
     let config = dynamic::decode_with(req.config.as_ref(), schema, "configuration")?;
-    let change = plan_vyos_image(&prior, &proposed, &config);
+    let change = plan_vyos_image_with(&prior, &proposed, &config, is_imported(&req.prior_private));
     if !change.requires_replace.is_empty() {
         let paths: Vec<String> = change
             .requires_replace

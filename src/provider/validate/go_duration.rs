@@ -2,8 +2,8 @@
 
 use super::{invalid, AttrRule};
 use crate::cty::{Path, Value};
+use crate::engine::duration::parse_go_duration;
 use crate::tfplugin5::Diagnostics;
-use crate::util::go_duration;
 
 /// The value must parse as a positive Go duration.
 pub(crate) struct GoDuration;
@@ -18,7 +18,7 @@ impl AttrRule for GoDuration {
 
     fn check(&self, value: &Value, at: &Path, diags: &mut Diagnostics) {
         let Some(s) = value.as_str() else { return };
-        match go_duration::parse(s) {
+        match parse_go_duration(s) {
             Ok(d) if d.is_zero() => diags.push(invalid(
                 at,
                 format!("{s:?} is zero: write a positive duration such as \"30m\" or \"3h\"."),

@@ -10,8 +10,8 @@ pub(crate) struct IntRange {
     pub(crate) max: i64,
 }
 
-/// `build.disk_size_gb`: 1..=2048.
-pub(crate) static DISK_SIZE_GB: IntRange = IntRange { min: 1, max: 2048 };
+/// `build.disk_size_gb`: 2..=2048 (the engine refuses smaller disks: a VyOS install needs them).
+pub(crate) static DISK_SIZE_GB: IntRange = IntRange { min: 2, max: 2048 };
 /// `max_parallel_builds`: at least 1.
 pub(crate) static AT_LEAST_ONE: IntRange = IntRange {
     min: 1,
@@ -59,8 +59,9 @@ mod tests {
     #[test]
     fn int_range_table() {
         let cases: &[(Value, usize)] = &[
-            (Value::Number(Number::from_i64(1)), 0),
+            (Value::Number(Number::from_i64(2)), 0),
             (Value::Number(Number::from_i64(2048)), 0),
+            (Value::Number(Number::from_i64(1)), 1),
             (Value::Number(Number::from_i64(0)), 1),
             (Value::Number(Number::from_i64(2049)), 1),
             (Value::Number(Number::from_i64(-5)), 1),

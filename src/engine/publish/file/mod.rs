@@ -13,7 +13,9 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::layout::{encode_segments, validate_object_name};
-use super::store::{existing_outcome, PutOutcome, RemoteObject, Store, UploadSource};
+use super::store::{
+    created_outcome, existing_outcome, PutOutcome, RemoteObject, Store, UploadSource,
+};
 use super::PublishError;
 use crate::engine::spec::Backend;
 
@@ -258,14 +260,7 @@ impl Store for FileStore {
         if !created {
             return existing_outcome(&self.label, name, remote, src);
         }
-        remote
-            .matches_source(src)
-            .map_err(|detail| PublishError::Mismatch {
-                store: self.label.clone(),
-                object: name.to_owned(),
-                detail,
-            })?;
-        Ok(PutOutcome::Created(remote))
+        created_outcome(&self.label, name, remote, src)
     }
 
     async fn head(&self, name: &str) -> Result<RemoteObject, PublishError> {

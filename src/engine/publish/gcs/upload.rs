@@ -16,7 +16,7 @@ use super::{describe, error_message, GcsStore, ObjectResource};
 use crate::engine::credentials::SecretString;
 use crate::engine::publish::layout::encode_whole;
 use crate::engine::publish::retry::{is_retryable_status, sleep_or_cancel};
-use crate::engine::publish::store::{existing_outcome, PutOutcome, UploadSource};
+use crate::engine::publish::store::{created_outcome, existing_outcome, PutOutcome, UploadSource};
 use crate::engine::publish::PublishError;
 
 /// How often a vanished session (404/410) is restarted from scratch.
@@ -77,16 +77,7 @@ impl GcsStore {
             };
             match end {
                 SessionEnd::Done(obj) => {
-                    let remote = obj.into_remote();
-                    remote
-                        .matches_source(src)
-                        .map_err(|detail| PublishError::Mismatch {
-                            store: self.label.clone(),
-                            object: name.to_owned(),
-                            detail,
-                        })?;
-                    tracing::info!(store = %self.label, object = name, size = src.size, "uploaded and verified");
-                    return Ok(PutOutcome::Created(remote));
+                    return created_outcome(&self.label, name, obj.into_remote(), src);
                 }
                 SessionEnd::Exists => return self.raced(name, src, cancel).await,
                 SessionEnd::Gone if restarts < MAX_SESSION_RESTARTS => {
@@ -252,7 +243,7 @@ impl GcsStore {
         let range = format!("bytes {}-{}/{}", offset, end - 1, src.size);
         // Generous per-chunk deadline: 60 s plus 1 s per 256 KiB.
         let deadline = Duration::from_secs(60 + len / (256 * 1024));
-        self.session_request(session, cancel, |c| {
+        self.session_request(cancel, |c| {
             c.put(session.expose_secret())
                 .timeout(deadline)
                 .header(CONTENT_RANGE, range)
@@ -270,7 +261,7 @@ impl GcsStore {
         total: u64,
         cancel: &CancellationToken,
     ) -> Result<Progressed, ChunkFailure> {
-        self.session_request(session, cancel, |c| {
+        self.session_request(cancel, |c| {
             c.put(session.expose_secret())
                 .timeout(Duration::from_secs(60))
                 .header(CONTENT_RANGE, format!("bytes */{total}"))
@@ -281,7 +272,6 @@ impl GcsStore {
 
     async fn session_request(
         &self,
-        _session: &SecretString,
         cancel: &CancellationToken,
         build: impl FnOnce(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<Progressed, ChunkFailure> {
