@@ -518,9 +518,6 @@ class Bench(TerraformScenarios):
     def write(self):
         with open(self.a.out, "w") as f:
             f.write(render(self))
-        with open(self.a.out + ".json", "w") as f:
-            json.dump({"rows": self.rows, "failures": self.failures, "skips": self.skips,
-                       "notes": self.notes, "loads": self.loads}, f, indent=2)
         log("wrote %s" % self.a.out)
 
 
