@@ -202,6 +202,30 @@ fn validate_rejects_bad_configurations_naming_the_attribute() {
     }
 }
 
+/// Terraform 1.0.3 announces no write-only support, so a configured `gcs_credentials_wo` is refused
+/// at that attribute with a pointer to what works instead, and the value is never echoed.
+#[test]
+fn write_only_credential_is_refused_by_a_client_without_write_only_support() {
+    let secret = "WRITE-ONLY-SECRET-6f1c";
+    let config = good_resource().replace(
+        r#"  artifact_key      = "vyos-edge""#,
+        &format!("  artifact_key      = \"vyos-edge\"\n  gcs_credentials_wo = \"{secret}\""),
+    );
+    assert!(config.contains("gcs_credentials_wo"));
+    let wd = Workdir::new(&config);
+    let out = wd.run(&["validate", "-no-color"]);
+    let all = text(&out);
+    assert!(!out.status.success(), "{all}");
+    assert!(all.contains("gcs_credentials_wo"), "{all}");
+    assert!(all.contains("HYOPS_VYOS_GCS_SA_JSON"), "{all}");
+    // The source line is quoted by Terraform itself; our own message must not repeat the value.
+    let ours = all.replace(&format!("gcs_credentials_wo = \"{secret}\""), "");
+    assert!(
+        !ours.contains(secret),
+        "diagnostic echoes the credential:\n{all}"
+    );
+}
+
 #[test]
 fn plan_shows_computed_attributes_as_known_after_apply() {
     let wd = Workdir::new(&good_resource());
