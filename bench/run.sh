@@ -57,7 +57,6 @@ fi
 TERRAFORM=${TERRAFORM:-}
 if [ -z "$TERRAFORM" ]; then
     if [ -x "$ROOT/.tools/bin/terraform" ]; then TERRAFORM=$ROOT/.tools/bin/terraform
-    elif [ -x /work/main/.tools/bin/terraform ]; then TERRAFORM=/work/main/.tools/bin/terraform
     else TERRAFORM=$(command -v terraform || true)
     fi
 fi

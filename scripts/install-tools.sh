@@ -58,9 +58,10 @@ if [ "${1:-}" = "--terraform-only" ]; then
   exit 0
 fi
 
-apt_install xorriso qemu-utils packer
+# time/curl/hyperfine: the benchmarks (bench/run.sh) measure with them.
+apt_install xorriso qemu-utils packer time curl hyperfine
 # Emulator/test-fixture Python packages (into the same venv).
-pip_install 'gcp-storage-emulator' 'moto[server]' 'cryptography'
+pip_install 'gcp-storage-emulator' 'moto[server]' 'cryptography' 'google-crc32c'
 for exe in gcp-storage-emulator moto_server; do
   [ -x "$tools/venv/bin/$exe" ] && ln -sf "$tools/venv/bin/$exe" "$tools/bin/$exe"
 done

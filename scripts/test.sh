@@ -2,7 +2,7 @@
 # The test command (README "Run the tests"; .ci/run calls exactly this).
 # Installs what the tests need (scripts/install-tools.sh), then: rustfmt check, clippy with warnings
 # denied, and every test binary — protocol, codec, provider, real Terraform 1.0.3, engine (ISO, build,
-# publish against loopback emulators) — plus the benchmark smoke run.
+# publish against loopback emulators) — plus a smoke run of the benchmarks so they cannot rot.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -20,3 +20,5 @@ echo "== cargo clippy" >&2
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test" >&2
 cargo test --locked --no-fail-fast -- --test-threads=2
+echo "== bench smoke (bench/run.sh --smoke: small sizes, results to a temp file)" >&2
+bash bench/run.sh --smoke
