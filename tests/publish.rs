@@ -9,6 +9,8 @@
 mod file_backend;
 #[path = "publish/gcs.rs"]
 mod gcs;
+#[path = "common/gcs_stack.rs"]
+mod gcs_stack_common;
 #[path = "publish/hyops_state.rs"]
 mod hyops_state_files;
 #[path = "publish/object_stores.rs"]

@@ -64,9 +64,19 @@ fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("test-fixtures/gcs/gcs_stack.py")
 }
 
-fn gen_key(dir: &Path) -> (String, PathBuf) {
-    let key = dir.join("sa.pem");
-    let public = dir.join("sa.pub.pem");
+/// A freshly generated RSA service-account key: the private PEM in memory (its file is removed at
+/// once) and the public half on disk for the token endpoint.
+pub struct TestKey {
+    /// PKCS#8 PEM of the private key
+    pub pem: String,
+    /// path of the public key PEM
+    pub public_pem_path: PathBuf,
+}
+
+/// Generates a 2048-bit RSA key named `name` in `dir` with `openssl` (test keys are never committed).
+pub fn gen_key(dir: &Path, name: &str) -> TestKey {
+    let key = dir.join(format!("{name}.pem"));
+    let public = dir.join(format!("{name}.pub.pem"));
     let ok = Command::new("openssl")
         .args([
             "genpkey",
@@ -93,14 +103,20 @@ fn gen_key(dir: &Path) -> (String, PathBuf) {
     assert!(ok, "openssl pkey failed");
     let pem = std::fs::read_to_string(&key).expect("read key");
     std::fs::remove_file(&key).expect("remove key file");
-    (pem, public)
+    TestKey {
+        pem,
+        public_pem_path: public,
+    }
 }
 
 impl GcsStack {
     /// Starts the stack (bounded wait of 90 s for its ready line).
     pub fn start() -> GcsStack {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (private_pem, public) = gen_key(dir.path());
+        let TestKey {
+            pem: private_pem,
+            public_pem_path: public,
+        } = gen_key(dir.path(), "sa");
         let mut child = Command::new("python3")
             .arg(fixture())
             .arg("--public-key")

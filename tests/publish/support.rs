@@ -176,45 +176,7 @@ impl LogCapture {
     }
 }
 
-pub(crate) struct TestKey {
-    pub(crate) pem: String,
-    pub(crate) public_pem_path: PathBuf,
-}
-
-pub(crate) fn gen_key(dir: &Path, name: &str) -> TestKey {
-    let key = dir.join(format!("{name}.pem"));
-    let public = dir.join(format!("{name}.pub.pem"));
-    let ok = std::process::Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-        ])
-        .arg(&key)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "openssl genpkey failed");
-    let ok = std::process::Command::new("openssl")
-        .args(["pkey", "-pubout", "-in"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&public)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "openssl pkey failed");
-    let pem = std::fs::read_to_string(&key).unwrap();
-    std::fs::remove_file(&key).unwrap();
-    TestKey {
-        pem,
-        public_pem_path: public,
-    }
-}
+pub(crate) use crate::gcs_stack_common::{gen_key, TestKey};
 
 pub(crate) const BUCKET: &str = "hyops-test";
 pub(crate) const EMAIL: &str = "publisher@hyops-test.iam.gserviceaccount.com";
