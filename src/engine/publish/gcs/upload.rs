@@ -30,7 +30,7 @@ const MAX_SESSION_RESTARTS: u32 = 3;
 /// Bytes per read of the chunk reader (one `Bytes` handed to the HTTP body each).
 const READ_BUF: u64 = 1024 * 1024;
 /// Reads queued ahead of the socket: memory per upload stays near `READ_QUEUE + 2` buffers.
-const READ_QUEUE: usize = 4;
+const READ_QUEUE: usize = 2;
 /// `308 Resume Incomplete`.
 const RESUME_INCOMPLETE: u16 = 308;
 
