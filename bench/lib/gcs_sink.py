@@ -4,7 +4,7 @@
 Why not the emulator stack: gcp-storage-emulator re-reads and re-writes the whole object on every
 resumable chunk (quadratic in the object size), so at 1 GiB it measures the emulator, not the
 client. This sink streams every request body once (crc32c while reading, bytes discarded), so both
-clients, ours (8 MiB resumable chunks) and `curl -T` (one PUT), pay the same per-byte cost.
+clients, ours (64 MiB resumable chunks by default) and `curl -T` (one PUT), pay the same per-byte cost.
 It checks no credentials (the emulator stack in the publish scenario does).
 
 Usage: gcs_sink.py BUCKET

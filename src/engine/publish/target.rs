@@ -37,7 +37,7 @@ pub struct StoreSettings {
     pub azure_access_key: Option<SecretString>,
     /// retry policy of the hand-written HTTP backends
     pub retry: RetryConfig,
-    /// GCS resumable chunk size (default 8 MiB)
+    /// GCS resumable chunk size (default 64 MiB)
     pub gcs_chunk_size: Option<u64>,
     /// object_store multipart part size (default 8 MiB)
     pub part_size: Option<usize>,

@@ -1,15 +1,21 @@
 //! The resumable upload: initiate with `ifGenerationMatch=0` and declared checksums, stream
-//! chunks from disk (a 1 MiB read buffer; memory does not grow with the chunk or file size),
+//! chunks from disk (a reader thread hands 1 MiB buffers to the body through a bounded queue;
+//! memory does not grow with the chunk or file size),
 //! re-query the session with `Content-Range: bytes */TOTAL` after any failure and resume from the
 //! server's `Range`, check the finished object against the local digests.
 
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use base64::Engine as _;
+use bytes::{Bytes, BytesMut};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
 use reqwest::{Body, Response, StatusCode};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
+use tokio::io::AsyncSeekExt;
+use tokio::sync::mpsc::Sender;
+use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use super::{describe, error_message, GcsStore, ObjectResource};
@@ -21,6 +27,10 @@ use crate::engine::publish::PublishError;
 
 /// How often a vanished session (404/410) is restarted from scratch.
 const MAX_SESSION_RESTARTS: u32 = 3;
+/// Bytes per read of the chunk reader (one `Bytes` handed to the HTTP body each).
+const READ_BUF: u64 = 1024 * 1024;
+/// Reads queued ahead of the socket: memory per upload stays near `READ_QUEUE + 2` buffers.
+const READ_QUEUE: usize = 2;
 /// `308 Resume Incomplete`.
 const RESUME_INCOMPLETE: u16 = 308;
 
@@ -239,7 +249,13 @@ impl GcsStore {
         file.seek(std::io::SeekFrom::Start(offset))
             .await
             .map_err(|e| ChunkFailure::Fatal(PublishError::local(src.path, e)))?;
-        let stream = ReaderStream::with_capacity(file.take(len), 1024 * 1024);
+        let file = file.into_std().await;
+        let (tx, rx) = tokio::sync::mpsc::channel(READ_QUEUE);
+        // The reader ends on its own when the request drops the receiving side.
+        drop(tokio::task::spawn_blocking(move || {
+            read_range(file, len, tx)
+        }));
+        let stream = ReceiverStream::new(rx);
         let range = format!("bytes {}-{}/{}", offset, end - 1, src.size);
         // Generous per-chunk deadline: 60 s plus 1 s per 256 KiB.
         let deadline = Duration::from_secs(60 + len / (256 * 1024));
@@ -343,6 +359,48 @@ impl GcsStore {
             tracing::debug!(store = %self.label, error = %describe(e), "could not cancel upload session");
         }
     }
+}
+
+/// Reader thread of one chunk: reads `len` bytes from the file's position into fresh buffers
+/// handed to the request body as they fill (no copy between the read and the socket write, and
+/// no zeroing of the buffers first).
+fn read_range(file: File, len: u64, tx: Sender<io::Result<Bytes>>) {
+    let mut left = len;
+    while left > 0 {
+        let want = left.min(READ_BUF) as usize;
+        let item = read_exact_into(&file, want);
+        let failed = item.is_err();
+        if tx.blocking_send(item).is_err() || failed {
+            return;
+        }
+        left -= want as u64;
+    }
+}
+
+/// Reads exactly `want` bytes from the file's position into a new, not pre-zeroed buffer.
+fn read_exact_into(file: &File, want: usize) -> io::Result<Bytes> {
+    let mut buf = BytesMut::with_capacity(want);
+    while buf.len() < want {
+        let room = want - buf.len();
+        let spare = buf.spare_capacity_mut();
+        // SAFETY: `spare` is writable, owned memory of at least `room` bytes (capacity ≥ want);
+        // read(2) writes at most `room` bytes there and the descriptor stays open meanwhile.
+        let n = unsafe { libc::read(file.as_raw_fd(), spare.as_mut_ptr().cast(), room) };
+        match n {
+            0 => return Err(io::Error::other("file shrank during the upload")),
+            n if n > 0 => {
+                // SAFETY: read(2) initialised exactly `n` (≤ room) bytes after the current end.
+                unsafe { buf.set_len(buf.len() + n as usize) };
+            }
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(buf.freeze())
 }
 
 enum ChunkFailure {
