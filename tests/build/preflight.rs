@@ -77,6 +77,8 @@ fn request(method: BuildMethod) -> PreflightRequest {
         allow_tcg: false,
         work_dir: PathBuf::from("/var/tmp/hyops-work"),
         iso_bytes: 1 << 30,
+        iso_cache_dir: None,
+        iso_cached: false,
         disk_size_gb: 10,
     }
 }

@@ -56,6 +56,8 @@ pub struct BuildSettings {
     pub vyos_vm_images_dir: Option<PathBuf>,
     /// `environment`
     pub environment: BTreeMap<String, String>,
+    /// `triggers`: only part of the build fingerprint
+    pub triggers: BTreeMap<String, String>,
 }
 
 fn parse_method(s: &str) -> Option<BuildMethod> {
@@ -165,6 +167,7 @@ impl BuildSettings {
                 .clone()
                 .or_else(|| env.vyos_vm_images_dir().map(PathBuf::from)),
             environment: spec.environment.clone(),
+            triggers: spec.triggers.clone(),
         })
     }
 

@@ -182,7 +182,8 @@ async fn create_inner(
     progress: &dyn Progress,
     stage: &StageCell,
 ) -> Result<CreateOutcome, EngineError> {
-    let fp = cache::fingerprint(spec, settings)?;
+    let fingerprint = cache::fingerprint(spec, settings, cancel).await?;
+    let fp = fingerprint.hex.clone();
     let cache = BuildCache::new(env.cache_dir());
     let _lock = cache.lock(&fp, cancel).await?;
     let mut warnings = Vec::new();
@@ -193,6 +194,7 @@ async fn create_inner(
     };
     let (record, cache_hit, build_log) = match hit {
         Some(record) => {
+            cache.touch(&fp);
             progress.message(
                 Stage::Build,
                 &format!("build cache hit {} (build {})", &fp[..12], record.build_id),
@@ -201,7 +203,15 @@ async fn create_inner(
         }
         None => {
             let (record, log) = fresh::build_fresh(
-                spec, env, settings, target, &fp, &cache, cancel, progress, stage,
+                spec,
+                env,
+                settings,
+                target,
+                &fingerprint,
+                &cache,
+                cancel,
+                progress,
+                stage,
             )
             .await?;
             (record, false, Some(log))
@@ -225,6 +235,7 @@ async fn create_inner(
             &format!("HyOps state written to {}", path.display()),
         );
     }
+    evict_after_create(env, progress).await;
     Ok(CreateOutcome {
         contract,
         warnings,
@@ -232,6 +243,33 @@ async fn create_inner(
         cache_entry: entry,
         build_log,
     })
+}
+
+/// After a successful create (still holding this create's fingerprint lock, so its own entry is
+/// in use and kept): enforce `cache_max_size_gb` and the failed-work/log age. Skipped when another
+/// prune of this cache runs; a problem is logged, never fails the create.
+async fn evict_after_create(env: &EngineEnv, progress: &dyn Progress) {
+    let policy = cache::eviction::PrunePolicy {
+        max_size_bytes: env.cache_max_size_bytes(),
+        older_than: None,
+        failed_max_age: env.cache_failed_max_age(),
+        dry_run: false,
+    };
+    let dir = env.cache_dir().to_owned();
+    match tokio::task::spawn_blocking(move || cache::eviction::try_prune(&dir, &policy)).await {
+        Ok(Ok(Some(report))) if !report.removed.is_empty() => progress.message(
+            Stage::Publish,
+            &format!(
+                "build cache: removed {} item(s), {} → {} bytes of entries and ISOs",
+                report.removed.len(),
+                report.limited_size_before,
+                report.limited_size_after
+            ),
+        ),
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!("build cache eviction failed: {e}"),
+        Err(e) => tracing::warn!("build cache eviction task failed: {e}"),
+    }
 }
 
 /// `file://` URL of a local path.

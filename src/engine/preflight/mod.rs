@@ -10,10 +10,14 @@
 //!   `HYOPS_VYOS_ALLOW_TCG=1`); `packer` ≥ 1.6; `qemu-system-x86_64`; `qemu-img`; free disk.
 //! - `command`: `qemu-img` (smoke verify and normalize need it); free disk. No KVM.
 //!
+//! Free disk is measured where the build writes: the cache staging folder and the ISO cache
+//! (see `space`), not `build.workdir`.
+//!
 //! Spawns only short probes (`--version`, `sudo -n true`) through the supervisor; never anything
 //! long-lived. `build.skip_preflight` skips all of it (the caller decides).
 
 mod checks;
+mod space;
 mod system;
 
 pub use checks::{run_preflight, CheckFailure, PreflightError, PreflightReport, PreflightRequest};
@@ -40,4 +44,9 @@ pub trait Probes: Send + Sync {
     fn tool_version(&self, tool: &str) -> impl Future<Output = Option<String>> + Send;
     /// Free bytes available to this user on the filesystem holding `dir`.
     fn free_bytes(&self, dir: &Path) -> Result<u64, String>;
+    /// An identity of the filesystem holding `dir` (its nearest existing ancestor), so needs of
+    /// paths on one filesystem add up; `None` when unknown (each path is checked alone).
+    fn filesystem_id(&self, _dir: &Path) -> Option<u64> {
+        None
+    }
 }

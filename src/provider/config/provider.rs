@@ -34,7 +34,21 @@ pub fn provider_settings(config: &Value) -> Result<ConfiguredSettings, Diagnosti
         s3_region: r.string("s3_region"),
         azure_storage_account: r.string("azure_storage_account"),
         max_parallel_builds: r.u32("max_parallel_builds"),
+        cache_max_size_gb: r.positive_f64("cache_max_size_gb"),
+        cache_failed_max_age: r.string("cache_failed_max_age"),
     };
+    if let Some(age) = &settings.cache_failed_max_age {
+        if let Err(e) = crate::engine::duration::parse_go_duration(age) {
+            let path = Path::root().join_attr("cache_failed_max_age");
+            diags.push(
+                crate::tfplugin5::Diagnostic::error(
+                    "Invalid duration",
+                    format!("{path}: {e}; write a Go duration such as \"168h\"."),
+                )
+                .at(path),
+            );
+        }
+    }
     if diags.has_errors() {
         return Err(diags);
     }

@@ -197,8 +197,15 @@ fn build_block() -> Block {
             ),
             Attribute::optional(
                 "environment",
-                Type::map(s),
+                Type::map(s.clone()),
                 "Extra environment variables for the builder process.",
+            ),
+            Attribute::optional(
+                "triggers",
+                Type::map(s),
+                "Arbitrary values that force a rebuild when they change (like null_resource \
+                 triggers): part of the build fingerprint, never passed to the builder. Use it \
+                 for inputs the fingerprint cannot see (files a script reads, tools on PATH).",
             ),
         ],
     }
