@@ -50,7 +50,7 @@ pub struct EngineEnv {
 
 /// GiB (fractions allowed) → bytes; `None` unless positive and finite.
 pub fn gib_to_bytes(gib: f64) -> Option<u64> {
-    (gib.is_finite() && gib > 0.0).then(|| (gib * (1u64 << 30) as f64) as u64)
+    (gib.is_finite() && gib > 0.0).then_some((gib * (1u64 << 30) as f64) as u64)
 }
 
 fn env_max_size() -> Option<u64> {

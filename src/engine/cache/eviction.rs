@@ -221,7 +221,13 @@ fn iso_candidates(cache_dir: &Path) -> Vec<Candidate> {
     iso::cached_isos(cache_dir)
         .into_iter()
         .map(|i| {
-            let mut it = item(ItemKind::Iso, i.sha256.clone(), i.path.clone(), i.last_used, false);
+            let mut it = item(
+                ItemKind::Iso,
+                i.sha256.clone(),
+                i.path.clone(),
+                i.last_used,
+                false,
+            );
             it.size = i.size;
             Candidate {
                 locks: vec![i.in_use_lock.clone(), i.download_lock.clone()],
@@ -243,7 +249,7 @@ fn dir_items(dir: &Path, kind: ItemKind) -> Vec<Item> {
             item(kind, name, path.clone(), mtime(&path), false)
         })
         .collect();
-    items.sort_by(|a, b| b.used_at.cmp(&a.used_at));
+    items.sort_by_key(|i| std::cmp::Reverse(i.used_at));
     items
 }
 
@@ -269,7 +275,7 @@ pub fn inventory(cache_dir: &Path) -> Inventory {
             }
         })
         .collect();
-    builds.sort_by(|a, b| b.item.used_at.cmp(&a.item.used_at));
+    builds.sort_by_key(|b| std::cmp::Reverse(b.item.used_at));
     let mut isos: Vec<Item> = iso_candidates(cache_dir)
         .into_iter()
         .map(|c| {
@@ -278,7 +284,7 @@ pub fn inventory(cache_dir: &Path) -> Inventory {
             item
         })
         .collect();
-    isos.sort_by(|a, b| b.used_at.cmp(&a.used_at));
+    isos.sort_by_key(|i| std::cmp::Reverse(i.used_at));
     let limited_size =
         builds.iter().map(|b| b.item.size).sum::<u64>() + isos.iter().map(|i| i.size).sum::<u64>();
     Inventory {
@@ -322,7 +328,10 @@ pub fn prune(cache_dir: &Path, policy: &PrunePolicy) -> Result<PruneReport, Cach
 }
 
 /// Prune unless another prune is running (then `None`): what a create runs after success.
-pub fn try_prune(cache_dir: &Path, policy: &PrunePolicy) -> Result<Option<PruneReport>, CacheError> {
+pub fn try_prune(
+    cache_dir: &Path,
+    policy: &PrunePolicy,
+) -> Result<Option<PruneReport>, CacheError> {
     match lock::try_exclusive(&cache_dir.join(".evict.lock"), true)? {
         TryLock::Held(_guard) => prune_locked(cache_dir, policy).map(Some),
         _ => Ok(None),
@@ -349,7 +358,11 @@ fn prune_locked(cache_dir: &Path, policy: &PrunePolicy) -> Result<PruneReport, C
     }
     let builds_root = cache_dir.join("builds");
     for s in dir_items(&builds_root, ItemKind::Staging) {
-        let Some(prefix) = s.name.strip_prefix(".staging-").and_then(|r| r.split('-').next()) else {
+        let Some(prefix) = s
+            .name
+            .strip_prefix(".staging-")
+            .and_then(|r| r.split('-').next())
+        else {
             continue;
         };
         if !older(s.used_at, work_age) {
@@ -360,9 +373,9 @@ fn prune_locked(cache_dir: &Path, policy: &PrunePolicy) -> Result<PruneReport, C
                 r.flatten()
                     .map(|e| e.path())
                     .filter(|p| {
-                        p.file_name().map(|n| n.to_string_lossy()).is_some_and(|n| {
-                            n.starts_with(prefix) && n.ends_with(".lock")
-                        })
+                        p.file_name()
+                            .map(|n| n.to_string_lossy())
+                            .is_some_and(|n| n.starts_with(prefix) && n.ends_with(".lock"))
                     })
                     .collect()
             })
@@ -395,7 +408,7 @@ fn prune_locked(cache_dir: &Path, policy: &PrunePolicy) -> Result<PruneReport, C
     // 3 + 4. build entries and ISOs
     let mut candidates = build_candidates(cache_dir);
     candidates.extend(iso_candidates(cache_dir));
-    candidates.sort_by(|a, b| a.item.used_at.cmp(&b.item.used_at));
+    candidates.sort_by_key(|c| c.item.used_at);
     let before: u64 = candidates.iter().map(|c| c.item.size).sum();
     let mut total = before;
     for c in &candidates {

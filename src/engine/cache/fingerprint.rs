@@ -41,8 +41,7 @@ pub const FINGERPRINT_SCHEMA: u32 = 2;
 
 /// Interpreters whose first operand is taken as the script of `build.command`.
 const INTERPRETERS: &[&str] = &[
-    "sh", "bash", "dash", "zsh", "ksh", "env", "python", "python3", "perl", "ruby", "node",
-    "exec",
+    "sh", "bash", "dash", "zsh", "ksh", "env", "python", "python3", "perl", "ruby", "node", "exec",
 ];
 
 /// One input of the fingerprint.
@@ -177,7 +176,10 @@ pub async fn fingerprint(
         "source_iso_sha256",
         Input::value(&spec.source_iso_sha256.to_ascii_lowercase().into()),
     );
-    put("artifact_key", Input::value(&spec.artifact_key.clone().into()));
+    put(
+        "artifact_key",
+        Input::value(&spec.artifact_key.clone().into()),
+    );
     put(
         "artifact_format",
         Input::value(&spec.artifact_format.as_str().into()),
@@ -185,7 +187,10 @@ pub async fn fingerprint(
     let mut extras: Vec<&str> = spec.additional_formats.iter().map(|f| f.as_str()).collect();
     extras.sort_unstable();
     extras.dedup();
-    put("additional_formats", Input::value(&serde_json::json!(extras)));
+    put(
+        "additional_formats",
+        Input::value(&serde_json::json!(extras)),
+    );
     put(
         "artifact_version",
         Input::value(&serde_json::json!(spec.artifact_version)),
@@ -223,7 +228,10 @@ pub async fn fingerprint(
                     "packaged_templates",
                     Input {
                         digest: tree::sha256_hex(text.as_bytes()),
-                        summary: Some(format!("packaged in provider {}", env!("CARGO_PKG_VERSION"))),
+                        summary: Some(format!(
+                            "packaged in provider {}",
+                            env!("CARGO_PKG_VERSION")
+                        )),
                         files: BTreeMap::new(),
                     },
                 );
@@ -307,7 +315,7 @@ pub fn command_script(command: &str, workdir: Option<&Path>) -> Option<PathBuf> 
     let mut word = it.next()?;
     let base = word.rsplit('/').next().unwrap_or(&word).to_owned();
     if INTERPRETERS.contains(&base.as_str()) {
-        word = it.find(|w| !w.starts_with('-') && !(base == "env" && w.contains('=')))?;
+        word = it.find(|w| !(w.starts_with('-') || (base == "env" && w.contains('='))))?;
     }
     if !word.contains('/') {
         return None;

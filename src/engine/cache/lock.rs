@@ -73,7 +73,10 @@ pub async fn exclusive(path: &Path, cancel: &CancellationToken) -> Result<HeldLo
 }
 
 /// Wait for a shared lock on `path` and mark it used now (its mtime).
-pub async fn shared_in_use(path: &Path, cancel: &CancellationToken) -> Result<HeldLock, CacheError> {
+pub async fn shared_in_use(
+    path: &Path,
+    cancel: &CancellationToken,
+) -> Result<HeldLock, CacheError> {
     let file = open(path)?;
     loop {
         if fs4::fs_std::FileExt::try_lock_shared(&file).map_err(io(path))? {
