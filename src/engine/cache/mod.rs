@@ -150,7 +150,15 @@ impl BuildCache {
         let now = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
-        if let Err(e) = std::fs::write(&marker, now) {
+        // Set the mtime explicitly: the kernel stamps writes with a coarse clock, and the ISO
+        // in-use marker is set with the precise one; LRU compares the two.
+        let written = std::fs::write(&marker, now).and_then(|()| {
+            std::fs::File::options()
+                .write(true)
+                .open(&marker)?
+                .set_modified(std::time::SystemTime::now())
+        });
+        if let Err(e) = written {
             tracing::warn!(path = %marker.display(), error = %e, "cannot mark cache entry used");
         }
     }
