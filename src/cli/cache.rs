@@ -189,7 +189,7 @@ fn show_inventory(inv: &Inventory) -> String {
             });
         s += &format!(
             "  {}  {:>10}  last used {}  {}  build {}{}{}\n",
-            &b.item.name[..16],
+            b.item.name.get(..16).unwrap_or(&b.item.name),
             size(b.item.size),
             b.item.last_used,
             key,
@@ -201,10 +201,10 @@ fn show_inventory(inv: &Inventory) -> String {
             for (name, input) in &r.inputs {
                 s += &format!(
                     "      {name}: {}\n",
-                    input
-                        .summary
-                        .clone()
-                        .unwrap_or_else(|| format!("sha256 {}", &input.digest[..16]))
+                    input.summary.clone().unwrap_or_else(|| format!(
+                        "sha256 {}",
+                        input.digest.get(..16).unwrap_or(&input.digest)
+                    ))
                 );
             }
         }

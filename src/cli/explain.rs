@@ -119,10 +119,10 @@ fn show(e: &Explanation) -> String {
     for (name, input) in &e.inputs {
         s += &format!(
             "  {name}: {}\n",
-            input
-                .summary
-                .clone()
-                .unwrap_or_else(|| format!("sha256 {}", &input.digest[..16]))
+            input.summary.clone().unwrap_or_else(|| format!(
+                "sha256 {}",
+                input.digest.get(..16).unwrap_or(&input.digest)
+            ))
         );
     }
     s
