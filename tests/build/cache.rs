@@ -235,8 +235,18 @@ async fn changing_build_triggers_forces_a_rebuild() {
     spec.build
         .triggers
         .insert("ansible_roles".into(), "v1".into());
+    spec.build
+        .environment
+        .insert("BUILD_TOKEN".into(), "TOPSECRET-BUILD-ENV".into());
     let env = f.env();
-    assert!(!run(&spec, &env).await.cache_hit);
+    let first = run(&spec, &env).await;
+    assert!(!first.cache_hit);
+    let record = std::fs::read_to_string(first.cache_entry.join("record.json")).unwrap();
+    assert!(record.contains("build.environment.BUILD_TOKEN"), "{record}");
+    assert!(
+        !record.contains("TOPSECRET"),
+        "an environment value reached the record"
+    );
     assert!(run(&spec, &env).await.cache_hit);
     spec.build
         .triggers
@@ -246,9 +256,67 @@ async fn changing_build_triggers_forces_a_rebuild() {
     spec.build.triggers.insert("extra".into(), "1".into());
     assert!(!run(&spec, &env).await.cache_hit, "added trigger reused");
     assert_eq!(runs(&counter), 3);
-    // Triggers never reach the builder.
-    let outcome = run(&spec, &env).await;
-    assert!(outcome.cache_hit);
+    assert!(run(&spec, &env).await.cache_hit);
+}
+
+fn set_age(path: &Path, age: Duration) {
+    let when = std::time::SystemTime::now() - age;
+    std::fs::File::open(path)
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+}
+
+#[test]
+fn prune_removes_old_failed_work_dirs_and_rotates_logs() {
+    init();
+    let f = create_fixture();
+    let cache = f.path("cache");
+    let failed = cache.join("failed");
+    let logs = cache.join("logs");
+    std::fs::create_dir_all(failed.join("old-build/stage1-output")).unwrap();
+    std::fs::create_dir_all(failed.join("new-build")).unwrap();
+    std::fs::write(failed.join("old-build/stage1-output/image.qcow2"), b"disk").unwrap();
+    set_age(&failed.join("old-build"), Duration::from_secs(8 * 86400));
+    std::fs::create_dir_all(&logs).unwrap();
+    let total = eviction::LOG_KEEP + 10;
+    for i in 0..total {
+        let p = logs.join(format!("build-{i:03}.log"));
+        std::fs::write(&p, "log\n").unwrap();
+        // build-000 is the oldest; the first three are older than the failed-work age.
+        let age = if i < 3 { 9 * 86400 } else { 3600 };
+        set_age(&p, Duration::from_secs(age + (total - i) as u64));
+    }
+    let report = eviction::prune(&cache, &PrunePolicy::default()).unwrap();
+    assert!(!failed.join("old-build").exists());
+    assert!(failed.join("new-build").exists());
+    let mut left: Vec<String> = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left.len(), eviction::LOG_KEEP);
+    assert_eq!(left[0], "build-010.log", "the oldest logs go first");
+    assert!(report
+        .removed
+        .iter()
+        .any(|i| i.kind == ItemKind::Failed && i.name == "old-build"));
+
+    // A configured, shorter age.
+    let young = cache.join("failed/young-build");
+    std::fs::create_dir_all(&young).unwrap();
+    set_age(&young, Duration::from_secs(7200));
+    set_age(&failed.join("new-build"), Duration::from_secs(60));
+    eviction::prune(
+        &cache,
+        &PrunePolicy {
+            failed_max_age: Duration::from_secs(3600),
+            ..PrunePolicy::default()
+        },
+    )
+    .unwrap();
+    assert!(!young.exists());
+    assert!(failed.join("new-build").exists(), "younger than an hour");
 }
 
 /// Three entries made with one gated script (so a rebuild can be held running), told apart by

@@ -320,7 +320,8 @@ fn remove_candidate(cache_dir: &Path, c: &Candidate) {
 /// Prune `cache_dir` by `policy`, waiting for another prune to finish (blocking; for the CLI).
 /// A dry run reads only and takes no cache-wide lock.
 pub fn prune(cache_dir: &Path, policy: &PrunePolicy) -> Result<PruneReport, CacheError> {
-    if policy.dry_run {
+    if policy.dry_run || !cache_dir.is_dir() {
+        // Read-only (an absent cache has nothing to remove and is not created here).
         return prune_locked(cache_dir, policy);
     }
     let _guard = lock::exclusive_blocking(&cache_dir.join(".evict.lock"))?;
