@@ -1,6 +1,7 @@
 //! Build engine: supervisor (real shells), builder invocation contracts (recording stand-ins on
 //! PATH), packaged packer templates (real `packer validate`), preflight messages (injected probes),
-//! and the create path end to end with the command builder and real qemu-img. Topic modules live
+//! the create path end to end with the command builder and real qemu-img, and the build cache
+//! (fingerprint inputs with a real git checkout, LRU eviction, `cache`/`image explain` CLI). Topic modules live
 //! in `tests/build/`; shared fixtures are here.
 
 use std::collections::BTreeMap;
@@ -130,6 +131,8 @@ mod cache_tests;
 mod cli_tests;
 #[path = "build/create.rs"]
 mod create_tests;
+#[path = "build/eviction.rs"]
+mod eviction_tests;
 #[path = "build/preflight.rs"]
 mod preflight_tests;
 #[path = "build/publish.rs"]
