@@ -1,8 +1,8 @@
 //! Build engine: supervisor (real shells), builder invocation contracts (recording stand-ins on
 //! PATH), packaged packer templates (real `packer validate`), preflight messages (injected probes),
 //! the create path end to end with the command builder and real qemu-img, and the build cache
-//! (fingerprint inputs with a real git checkout, LRU eviction, `cache`/`image explain` CLI). Topic modules live
-//! in `tests/build/`; shared fixtures are here.
+//! (fingerprint inputs with a real git checkout, LRU eviction, `cache`/`image explain` CLI).
+//! Topic modules live in `tests/build/`; shared fixtures are here.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
