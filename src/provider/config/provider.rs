@@ -76,4 +76,29 @@ mod tests {
         assert_eq!(got.settings.max_parallel_builds, Some(2));
         assert_eq!(got.unknown, vec![Path::attr("gcs_credentials")]);
     }
+
+    #[test]
+    fn cache_limits_are_read_and_bad_values_name_their_attribute() {
+        let num = |s: &str| Value::Number(Number::parse(s).unwrap());
+        let cfg = Value::object([
+            ("cache_max_size_gb", num("1.5")),
+            ("cache_failed_max_age", Value::string("72h")),
+        ]);
+        let got = provider_settings(&cfg).unwrap().settings;
+        assert_eq!(got.cache_max_size_gb, Some(1.5));
+        let env = crate::engine::env::EngineEnv::from_env().with_provider_settings(&got);
+        assert_eq!(env.cache_max_size_bytes(), Some(3 << 29));
+        assert_eq!(
+            env.cache_failed_max_age(),
+            std::time::Duration::from_secs(72 * 3600)
+        );
+
+        for (attr, bad) in [
+            ("cache_max_size_gb", num("0")),
+            ("cache_failed_max_age", Value::string("3d")),
+        ] {
+            let diags = provider_settings(&Value::object([(attr, bad)])).unwrap_err();
+            assert!(format!("{diags:?}").contains(attr), "{diags:?}");
+        }
+    }
 }
