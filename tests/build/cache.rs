@@ -353,3 +353,46 @@ fn image_explain_names_the_input_that_changed() {
         "trigger values are not displayed"
     );
 }
+
+/// Every field of the resolved build block is a fingerprint input, so a setting added later (such
+/// as `build.normalize`) forces a rebuild without touching the fingerprint code; map fields are
+/// one input per key, digest only.
+#[test]
+fn every_build_setting_is_a_fingerprint_input() {
+    init();
+    let f = create_fixture();
+    let mut spec = f.spec("make-image");
+    spec.build
+        .environment
+        .insert("K".into(), "secret-value".into());
+    spec.build.triggers.insert("T".into(), "x".into());
+    let settings = BuildSettings::resolve(&spec.build, &f.env()).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let fp = rt
+        .block_on(hyops::engine::cache::fingerprint(
+            &spec,
+            &settings,
+            &CancellationToken::new(),
+        ))
+        .unwrap();
+    let serde_json::Value::Object(fields) = serde_json::to_value(&settings).unwrap() else {
+        panic!("settings serialize as an object")
+    };
+    for (field, value) in fields {
+        match value {
+            serde_json::Value::Object(map) => {
+                for key in map.keys() {
+                    let input = &fp.inputs[&format!("build.{field}.{key}")];
+                    assert!(input.summary.is_none(), "map values are not displayed");
+                }
+            }
+            _ => assert!(
+                fp.inputs.contains_key(&format!("build.{field}")),
+                "build.{field} is not a fingerprint input"
+            ),
+        }
+    }
+}
