@@ -37,7 +37,21 @@ fn prune_removes_old_failed_work_dirs_and_rotates_logs() {
         let age = if i < 3 { 9 * 86400 } else { 3600 };
         set_age(&p, Duration::from_secs(age + (total - i) as u64));
     }
+    // Staging directories left by a killed process go; one whose create still runs stays.
+    let builds = cache.join("builds");
+    let (dead, live) = ("0123456789abcdef", "fedcba9876543210");
+    let _running = hyops::engine::cache::lock::exclusive_blocking(
+        &builds.join(format!("{live}{}.lock", "0".repeat(48))),
+    )
+    .unwrap();
+    for prefix in [dead, live] {
+        let dir = builds.join(format!(".staging-{prefix}-x1y2z3"));
+        std::fs::create_dir_all(dir.join("work")).unwrap();
+        set_age(&dir, Duration::from_secs(8 * 86400));
+    }
     let report = eviction::prune(&cache, &PrunePolicy::default()).unwrap();
+    assert!(!builds.join(format!(".staging-{dead}-x1y2z3")).exists());
+    assert!(builds.join(format!(".staging-{live}-x1y2z3")).exists());
     assert!(!failed.join("old-build").exists());
     assert!(failed.join("new-build").exists());
     let mut left: Vec<String> = std::fs::read_dir(&logs)

@@ -238,11 +238,17 @@ fn iso_candidates(cache_dir: &Path) -> Vec<Candidate> {
 }
 
 fn dir_items(dir: &Path, kind: ItemKind) -> Vec<Item> {
+    dir_items_named(dir, kind, |_| true)
+}
+
+/// Items of `dir` whose file name passes `keep` (sizes are only computed for those).
+fn dir_items_named(dir: &Path, kind: ItemKind, keep: impl Fn(&str) -> bool) -> Vec<Item> {
     let Ok(read) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut items: Vec<Item> = read
         .flatten()
+        .filter(|e| keep(&e.file_name().to_string_lossy()))
         .map(|e| {
             let path = e.path();
             let name = e.file_name().to_string_lossy().into_owned();
@@ -358,7 +364,9 @@ fn prune_locked(cache_dir: &Path, policy: &PrunePolicy) -> Result<PruneReport, C
         }
     }
     let builds_root = cache_dir.join("builds");
-    for s in dir_items(&builds_root, ItemKind::Staging) {
+    for s in dir_items_named(&builds_root, ItemKind::Staging, |n| {
+        n.starts_with(".staging-")
+    }) {
         let Some(prefix) = s
             .name
             .strip_prefix(".staging-")
@@ -386,10 +394,7 @@ fn prune_locked(cache_dir: &Path, policy: &PrunePolicy) -> Result<PruneReport, C
                 if !policy.dry_run {
                     remove_path(&s.path);
                 }
-                removed.push(Item {
-                    kind: ItemKind::Staging,
-                    ..s
-                });
+                removed.push(s);
             }
             None => kept_in_use.push(Item { in_use: true, ..s }),
         }
