@@ -254,7 +254,7 @@ pub struct CachedIso {
 pub fn in_use_lock_path(cache_dir: &Path, sha256: &str) -> PathBuf {
     cache_dir
         .join("iso")
-        .join(format!("{}.inuse", sha256.to_ascii_lowercase()))
+        .join(format!("{}.inuse", sha256.trim().to_ascii_lowercase()))
 }
 
 fn allocated(path: &Path) -> Option<(u64, std::time::SystemTime)> {
