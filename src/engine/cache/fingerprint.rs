@@ -174,7 +174,7 @@ pub async fn fingerprint(
     };
     put(
         "source_iso_sha256",
-        Input::value(&spec.source_iso_sha256.to_ascii_lowercase().into()),
+        Input::value(&spec.source_iso_sha256.trim().to_ascii_lowercase().into()),
     );
     put(
         "artifact_key",
