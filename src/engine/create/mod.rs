@@ -4,8 +4,11 @@
 //! validate → resolve settings → fingerprint → lock fp → cache hit? ──yes──────────────┐
 //!                                                  └─no→ fetch ISO → preflight → build │
 //!                                                        → smoke verify → normalize+hash → commit entry
-//!   → deliver to artifact_local_path → (publish) → ArtifactContract
+//!   → deliver to artifact_local_path → (publish) → evict (cache limits) → ArtifactContract
 //! ```
+//!
+//! Eviction runs last, still under this create's fingerprint lock, so the entry just used is in
+//! use and kept; its failure is logged, never the create's.
 //!
 //! `timeouts.create` (Go duration, default `3h`) and the caller's [`CancellationToken`] both cancel
 //! one child token that every step honours: running builders get SIGTERM, a grace period and
