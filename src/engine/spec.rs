@@ -199,12 +199,12 @@ pub struct BuildSpec {
     /// `vyos_vm_images_dir` (env `HYOPS_VYOS_VM_IMAGES_DIR`)
     #[serde(default)]
     pub vyos_vm_images_dir: Option<PathBuf>,
-    /// `environment`: extra environment for the builder
-    #[serde(default)]
-    pub environment: BTreeMap<String, String>,
     /// `triggers`: arbitrary values whose change forces a rebuild (fingerprint input only)
     #[serde(default)]
     pub triggers: BTreeMap<String, String>,
+    /// `environment`: extra environment for the builder
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
 }
 
 /// block `smoke_verify`

@@ -54,10 +54,10 @@ pub struct BuildSettings {
     pub packer_extra_args: Vec<String>,
     /// `vyos_vm_images_dir`
     pub vyos_vm_images_dir: Option<PathBuf>,
-    /// `environment`
-    pub environment: BTreeMap<String, String>,
     /// `triggers`: only part of the build fingerprint
     pub triggers: BTreeMap<String, String>,
+    /// `environment`
+    pub environment: BTreeMap<String, String>,
 }
 
 fn parse_method(s: &str) -> Option<BuildMethod> {
@@ -166,8 +166,8 @@ impl BuildSettings {
                 .vyos_vm_images_dir
                 .clone()
                 .or_else(|| env.vyos_vm_images_dir().map(PathBuf::from)),
-            environment: spec.environment.clone(),
             triggers: spec.triggers.clone(),
+            environment: spec.environment.clone(),
         })
     }
 

@@ -198,6 +198,7 @@ pub(super) async fn build_fresh(
     let record = BuildRecord {
         schema: cache::RECORD_SCHEMA,
         fingerprint: fp.to_owned(),
+        inputs: fingerprint.inputs.clone(),
         build_id,
         built_at: rfc3339(now),
         vyos_version,
@@ -211,7 +212,6 @@ pub(super) async fn build_fresh(
             .iter()
             .map(record_file)
             .collect::<Result<Vec<_>, _>>()?,
-        inputs: fingerprint.inputs.clone(),
     };
     cache.commit(fp, staging, &record)?;
     Ok((record, log_path))
