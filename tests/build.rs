@@ -131,8 +131,6 @@ mod cache_tests;
 mod cli_tests;
 #[path = "build/create.rs"]
 mod create_tests;
-#[path = "build/eviction.rs"]
-mod eviction_tests;
 #[path = "build/preflight.rs"]
 mod preflight_tests;
 #[path = "build/publish.rs"]
@@ -141,3 +139,5 @@ mod publish_tests;
 mod supervisor_tests;
 #[path = "build/verify.rs"]
 mod verify_tests;
+#[path = "build/eviction.rs"]
+mod eviction_tests;
