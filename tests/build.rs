@@ -131,6 +131,8 @@ mod cache_tests;
 mod cli_tests;
 #[path = "build/create.rs"]
 mod create_tests;
+#[path = "build/eviction.rs"]
+mod eviction_tests;
 #[path = "build/preflight.rs"]
 mod preflight_tests;
 #[path = "build/publish.rs"]
@@ -139,5 +141,3 @@ mod publish_tests;
 mod supervisor_tests;
 #[path = "build/verify.rs"]
 mod verify_tests;
-#[path = "build/eviction.rs"]
-mod eviction_tests;
