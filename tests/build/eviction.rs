@@ -209,7 +209,11 @@ async fn eviction_removes_least_recently_used_first_and_the_cache_stays_usable()
         .map(|i| i["name"].as_str().unwrap())
         .collect();
     let iso = inv.isos[0].name.as_str();
-    assert_eq!(would, [b.as_str(), iso, c.as_str()], "LRU order");
+    assert_eq!(
+        would,
+        [b.as_str(), iso, c.as_str()],
+        "LRU order: a={a} {report:#} {inv:#?}"
+    );
     assert_eq!(snapshot(x.cache_dir()), before, "dry run changed the cache");
 
     // The real prune.
