@@ -147,6 +147,20 @@ impl EvictionFixture {
     }
 }
 
+/// Wait until no build entry or ISO of `dir` is reported in use. A child process forked by
+/// another test while this test's creates held their locks keeps a copy of them until it execs;
+/// on a loaded machine that can outlast the create.
+async fn wait_until_idle(dir: &Path) {
+    for _ in 0..6000 {
+        let inv = eviction::inventory(dir);
+        if inv.builds.iter().all(|b| !b.item.in_use) && inv.isos.iter().all(|i| !i.in_use) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{} stayed in use", dir.display());
+}
+
 /// Every path under `dir` with its size and mtime.
 fn snapshot(dir: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
     let mut out = Vec::new();
@@ -169,6 +183,7 @@ async fn eviction_removes_least_recently_used_first_and_the_cache_stays_usable()
     init();
     let x = EvictionFixture::new();
     let [a, b, c] = x.populate().await;
+    wait_until_idle(x.cache_dir()).await;
     let inv = eviction::inventory(x.cache_dir());
     let names: Vec<&str> = inv.builds.iter().map(|e| e.item.name.as_str()).collect();
     assert_eq!(names, [&a, &c, &b], "most recently used first");
@@ -238,6 +253,7 @@ async fn eviction_removes_least_recently_used_first_and_the_cache_stays_usable()
     assert!(!run(&x.spec("b"), &x.env).await.cache_hit);
 
     // The create-time limit: after a successful create everything else goes, never its own entry.
+    wait_until_idle(x.cache_dir()).await;
     let tight = x.env.clone().with_cache_max_size_bytes(Some(1));
     let d = run(&x.spec("d"), &tight).await;
     assert!(!d.cache_hit);
@@ -252,6 +268,7 @@ async fn eviction_keeps_an_entry_whose_build_is_running() {
     init();
     let x = EvictionFixture::new();
     let [a, b, c] = x.populate().await;
+    wait_until_idle(x.cache_dir()).await;
 
     // Rebuild b (the least recently used entry) and hold it running.
     std::fs::remove_file(&x.go).unwrap();

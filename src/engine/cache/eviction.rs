@@ -176,9 +176,29 @@ struct Candidate {
     locks: Vec<PathBuf>,
 }
 
+/// Attempts before a busy lock counts as "in use".
+const BUSY_ATTEMPTS: u32 = 5;
+/// Pause between attempts.
+const BUSY_PAUSE: Duration = Duration::from_millis(20);
+
 /// Take every lock without waiting; `None` when one is held elsewhere. Missing lock files are
 /// created unless `dry` (then they count as free).
+///
+/// A busy lock is retried briefly: a child process forked by another thread of this process
+/// while it held the lock carries a copy of the descriptor (and so the `flock`) until it execs,
+/// which on a loaded machine can take a moment. A lock still busy after the retries is in use.
 fn try_locks(paths: &[PathBuf], dry: bool) -> Result<Option<Vec<HeldLock>>, CacheError> {
+    for attempt in 1..=BUSY_ATTEMPTS {
+        match try_locks_once(paths, dry)? {
+            Some(held) => return Ok(Some(held)),
+            None if attempt < BUSY_ATTEMPTS => std::thread::sleep(BUSY_PAUSE),
+            None => {}
+        }
+    }
+    Ok(None)
+}
+
+fn try_locks_once(paths: &[PathBuf], dry: bool) -> Result<Option<Vec<HeldLock>>, CacheError> {
     let mut held = Vec::with_capacity(paths.len());
     for p in paths {
         match lock::try_exclusive(p, !dry)? {
