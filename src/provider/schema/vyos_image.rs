@@ -197,8 +197,19 @@ fn build_block() -> Block {
             ),
             Attribute::optional(
                 "environment",
-                Type::map(s),
+                Type::map(s.clone()),
                 "Extra environment variables for the builder process.",
+            ),
+            Attribute::optional(
+                "pass_environment",
+                Type::list(s),
+                "Names of variables of the provider's own environment to pass to every child \
+                 process (builder, smoke_verify.command, publish.command). Children otherwise \
+                 get only PATH, HOME, USER, LOGNAME, SHELL, LANG, LC_*, TZ, TERM, TMPDIR, the \
+                 proxy variables (http_proxy, https_proxy, no_proxy, all_proxy, either case), \
+                 SSL_CERT_FILE, SSL_CERT_DIR, the HYOPS_VYOS_* contract variables and \
+                 build.environment: list e.g. AWS_PROFILE or SSH_AUTH_SOCK here to opt in. \
+                 HYOPS_VYOS_GCS_SA_JSON* are refused. Changing it updates in place.",
             ),
         ],
     }

@@ -10,12 +10,15 @@ use super::pattern::{ARTIFACT_KEY, SHA256_HEX};
 use super::requires::Requires;
 use super::safe_path::{BUCKET, INSTANCE_NAME, PREFIX};
 use super::unique::UNIQUE;
+use super::env_names::PASSABLE_ENV_NAME;
 use super::url_scheme::{HTTP_URL, ISO_URL};
+use super::url_secrets::{MIRROR_URL_SECRETS, SOURCE_URL_SECRETS};
 use super::{describe, run, AttrCheck, ObjectCheck, RuleDoc};
 use crate::cty::Value;
 use crate::tfplugin5::Diagnostics;
 
 static EACH_EXTRA_FORMAT: Each = Each(&EXTRA_FORMAT);
+static EACH_PASSABLE_ENV_NAME: Each = Each(&PASSABLE_ENV_NAME);
 
 static ATTRS: &[AttrCheck] = &[
     AttrCheck {
@@ -41,6 +44,14 @@ static ATTRS: &[AttrCheck] = &[
     AttrCheck {
         at: &["source_iso_mirror_url"],
         rule: &ISO_URL,
+    },
+    AttrCheck {
+        at: &["source_iso_url"],
+        rule: &SOURCE_URL_SECRETS,
+    },
+    AttrCheck {
+        at: &["source_iso_mirror_url"],
+        rule: &MIRROR_URL_SECRETS,
     },
     AttrCheck {
         at: &["source_iso_sha256"],
@@ -69,6 +80,10 @@ static ATTRS: &[AttrCheck] = &[
     AttrCheck {
         at: &["build", "disk_size_gb"],
         rule: &DISK_SIZE_GB,
+    },
+    AttrCheck {
+        at: &["build", "pass_environment"],
+        rule: &EACH_PASSABLE_ENV_NAME,
     },
     AttrCheck {
         at: &["publish", "backend"],
