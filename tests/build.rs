@@ -124,6 +124,8 @@ fn sha256_file(path: &Path) -> String {
 
 #[path = "build/builders.rs"]
 mod builder_tests;
+#[path = "build/child_env.rs"]
+mod child_env_tests;
 #[path = "build/cli.rs"]
 mod cli_tests;
 #[path = "build/create.rs"]
