@@ -134,6 +134,8 @@ mod create_tests;
 mod preflight_tests;
 #[path = "build/publish.rs"]
 mod publish_tests;
+#[path = "build/sudo.rs"]
+mod sudo_tests;
 #[path = "build/supervisor.rs"]
 mod supervisor_tests;
 #[path = "build/verify.rs"]
