@@ -19,7 +19,7 @@ use hyops::engine::error::EngineError;
 use hyops::engine::preflight::{run_preflight, PreflightRequest, Probes, SystemProbes};
 use hyops::engine::progress::NoProgress;
 use hyops::engine::spec::{BuildMethod, BuildSpec, ImageSpec, SmokeVerifySpec};
-use hyops::engine::supervisor::{self, CommandSpec, SupervisorError};
+use hyops::engine::supervisor::{self, CommandSpec, EnvName, SupervisorError};
 use hyops::engine::verify::{smoke_verify, VerifyError, VerifyRequest};
 use sha2::Digest;
 use tokio_util::sync::CancellationToken;
