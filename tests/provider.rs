@@ -520,10 +520,18 @@ async fn source_urls_with_credentials_warn_without_repeating_them() {
         }
     }
     // An unparseable URL is refused without echoing it.
-    let config = with(&good_config(), "source_iso_url", s("https://u:isopass-31d9@[bad/x.iso"));
+    let config = with(
+        &good_config(),
+        "source_iso_url",
+        s("https://u:isopass-31d9@[bad/x.iso"),
+    );
     let diags = validate_image(&svc, &config, None).await;
     assert_eq!(errors(&diags), 1, "{diags:?}");
-    assert!(!diags[0].detail.contains("isopass-31d9"), "{}", diags[0].detail);
+    assert!(
+        !diags[0].detail.contains("isopass-31d9"),
+        "{}",
+        diags[0].detail
+    );
 }
 
 #[tokio::test]

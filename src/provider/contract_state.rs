@@ -112,7 +112,10 @@ mod tests {
         );
         let values = computed_values(&c).unwrap();
         let shown = format!("{values:?}");
-        assert!(!shown.contains("pw-5a1f") && !shown.contains("sig-77e0"), "{shown}");
+        assert!(
+            !shown.contains("pw-5a1f") && !shown.contains("sig-77e0"),
+            "{shown}"
+        );
         assert!(shown.contains("https://h/a.iso"), "{shown}");
         assert_eq!(scrub_source_url(""), "");
         assert_eq!(scrub_source_url("file:///srv/a.iso"), "file:///srv/a.iso");

@@ -54,7 +54,13 @@ fn allowed(home: &Path, tmp: &Path) -> Vec<(&'static str, String)> {
 /// base64 body to search for.
 fn service_account_json() -> (String, String) {
     let out = std::process::Command::new("openssl")
-        .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"])
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -78,7 +84,11 @@ struct CliRun {
 
 /// Runs `image apply --verbose` of `spec` in a child process of this test binary (see
 /// `cli_tests::cli_child_entry`) whose environment is exactly `env`.
-async fn apply_in_child(f: &CreateFixture, spec: &serde_json::Value, env: &[(&str, String)]) -> CliRun {
+async fn apply_in_child(
+    f: &CreateFixture,
+    spec: &serde_json::Value,
+    env: &[(&str, String)],
+) -> CliRun {
     let spec_path = f.path("spec.json");
     std::fs::write(&spec_path, serde_json::to_vec(spec).unwrap()).unwrap();
     let args = serde_json::json!(["image", "apply", "--verbose", "--config", spec_path]);
@@ -154,10 +164,15 @@ async fn cli_children_get_only_the_allow_listed_environment() {
             assert!(!vars.contains_key(*name), "{child} got {name}");
             assert!(!dump.contains(value), "{child} got the value of {name}");
         }
-        assert!(!vars.contains_key("HYOPS_VYOS_GCS_SA_JSON"), "{child} got the SA JSON");
+        assert!(
+            !vars.contains_key("HYOPS_VYOS_GCS_SA_JSON"),
+            "{child} got the SA JSON"
+        );
         assert!(!dump.contains(&key_line), "{child} got the private key");
         if child == "publish" {
-            let path = vars.get("HYOPS_VYOS_GCS_SA_JSON_FILE").expect("credential file path");
+            let path = vars
+                .get("HYOPS_VYOS_GCS_SA_JSON_FILE")
+                .expect("credential file path");
             assert!(!Path::new(path).exists(), "credential file left behind");
         } else {
             assert!(!vars.contains_key("HYOPS_VYOS_GCS_SA_JSON_FILE"), "{child}");
@@ -173,12 +188,31 @@ async fn cli_children_get_only_the_allow_listed_environment() {
                 assert_eq!(vars.get(name), Some(&value), "{child}: {name}");
             }
         }
-        assert_eq!(vars.get("BUILD_ENV_ENTRY").map(String::as_str), Some("from-build-environment"), "{child}");
-        assert_eq!(vars.get("HYOPS_TEST_OPTED_IN").map(String::as_str), Some("opted-in-value"), "{child}");
+        assert_eq!(
+            vars.get("BUILD_ENV_ENTRY").map(String::as_str),
+            Some("from-build-environment"),
+            "{child}"
+        );
+        assert_eq!(
+            vars.get("HYOPS_TEST_OPTED_IN").map(String::as_str),
+            Some("opted-in-value"),
+            "{child}"
+        );
         assert!(!vars.contains_key("HYOPS_TEST_NOT_SET"), "{child}");
-        assert_eq!(vars.get("HYOPS_VYOS_ARTIFACT_KEY").map(String::as_str), Some("vyos-env"), "{child}");
-        assert_eq!(vars.get("HYOPS_VYOS_SOURCE_ISO_URL"), Some(&f.iso_url), "{child}");
-        assert!(vars.contains_key("HYOPS_VYOS_ARTIFACT_LOCAL_PATH"), "{child}");
+        assert_eq!(
+            vars.get("HYOPS_VYOS_ARTIFACT_KEY").map(String::as_str),
+            Some("vyos-env"),
+            "{child}"
+        );
+        assert_eq!(
+            vars.get("HYOPS_VYOS_SOURCE_ISO_URL"),
+            Some(&f.iso_url),
+            "{child}"
+        );
+        assert!(
+            vars.contains_key("HYOPS_VYOS_ARTIFACT_LOCAL_PATH"),
+            "{child}"
+        );
         let unexpected: Vec<&String> = vars
             .keys()
             .filter(|k| {
@@ -189,7 +223,10 @@ async fn cli_children_get_only_the_allow_listed_environment() {
                     && !["PWD", "OLDPWD", "SHLVL", "_"].contains(&k.as_str())
             })
             .collect();
-        assert!(unexpected.is_empty(), "{child} got unexpected variables {unexpected:?}");
+        assert!(
+            unexpected.is_empty(),
+            "{child} got unexpected variables {unexpected:?}"
+        );
     }
 }
 
@@ -198,7 +235,9 @@ fn all_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             match e.file_type() {
@@ -224,7 +263,13 @@ async fn cli_source_url_credentials_reach_the_download_only() {
          ?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Credential=isocred-0f4b\
          &X-Goog-Signature=isosig-d27a#frag-isofrag-61b0"
     );
-    let markers = ["isouser-5e1d", "isopass-a9c3", "isocred-0f4b", "isosig-d27a", "isofrag-61b0"];
+    let markers = [
+        "isouser-5e1d",
+        "isopass-a9c3",
+        "isocred-0f4b",
+        "isosig-d27a",
+        "isofrag-61b0",
+    ];
     let provenance = format!("http://127.0.0.1:{port}/vyos/fixture.iso");
     let repo = f.path("repo");
     let runtime = f.path("runtime");
@@ -253,8 +298,10 @@ async fn cli_source_url_credentials_reach_the_download_only() {
     // The download used the full URL: credentials and signature were sent.
     let heads = server.heads();
     assert!(
-        heads.iter().any(|h| h.contains("X-Goog-Signature=isosig-d27a")
-            && h.to_ascii_lowercase().contains("authorization: basic")),
+        heads
+            .iter()
+            .any(|h| h.contains("X-Goog-Signature=isosig-d27a")
+                && h.to_ascii_lowercase().contains("authorization: basic")),
         "{heads:?}"
     );
 
@@ -303,8 +350,13 @@ async fn cli_source_url_credentials_reach_the_download_only() {
     no_marker("the log", &run.stderr);
     let mut written = all_files(&cache);
     written.extend(all_files(&repo));
-    assert!(written.iter().any(|p| p.extension().is_some_and(|e| e == "log")));
+    assert!(written
+        .iter()
+        .any(|p| p.extension().is_some_and(|e| e == "log")));
     for p in written {
-        no_marker(&p.display().to_string(), &String::from_utf8_lossy(&std::fs::read(&p).unwrap()));
+        no_marker(
+            &p.display().to_string(),
+            &String::from_utf8_lossy(&std::fs::read(&p).unwrap()),
+        );
     }
 }

@@ -2,7 +2,9 @@
 //! it): root gets exactly the allow-listed names, never values on the command line, and a cancel
 //! still ends the root-owned tree.
 
-use super::builder_tests::{env_with_path, fixture, recorded_argv, recording_prelude, write_script, Fixture};
+use super::builder_tests::{
+    env_with_path, fixture, recorded_argv, recording_prelude, write_script, Fixture,
+};
 use super::*;
 
 fn sudo_available() -> bool {
@@ -54,7 +56,9 @@ async fn run_under_sudo(
 async fn sudo_build_gets_allowed_names_only_and_no_values_in_argv() {
     init();
     if !sudo_available() {
-        eprintln!("skipped: `sudo -n true` does not work here (scripts/install-tools.sh installs sudo)");
+        eprintln!(
+            "skipped: `sudo -n true` does not work here (scripts/install-tools.sh installs sudo)"
+        );
         return;
     }
     let f = fixture();
@@ -90,15 +94,33 @@ async fn sudo_build_gets_allowed_names_only_and_no_values_in_argv() {
         .unwrap_or_else(|| panic!("{sudo_argv:?}"))
         .split(',')
         .collect();
-    for want in ["HYOPS_VYOS_ARTIFACT_KEY", "BUILD_ENV_ENTRY", "ANSIBLE_NOCOLOR"] {
+    for want in [
+        "HYOPS_VYOS_ARTIFACT_KEY",
+        "BUILD_ENV_ENTRY",
+        "ANSIBLE_NOCOLOR",
+    ] {
         assert!(names.contains(&want), "{want} not preserved: {names:?}");
     }
-    for never in ["HOME", "PATH", "USER", "LOGNAME", "SHELL", "AWS_SECRET_ACCESS_KEY", "HYOPS_VYOS_GCS_SA_JSON"] {
+    for never in [
+        "HOME",
+        "PATH",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "AWS_SECRET_ACCESS_KEY",
+        "HYOPS_VYOS_GCS_SA_JSON",
+    ] {
         assert!(!names.contains(&never), "{never} preserved: {names:?}");
     }
-    assert_eq!(sudo_argv[dashdash + 1], f.bin.join("ansible-playbook").display().to_string());
+    assert_eq!(
+        sudo_argv[dashdash + 1],
+        f.bin.join("ansible-playbook").display().to_string()
+    );
     let joined = sudo_argv.join(" ");
-    assert!(!joined.contains("value-not-for-argv-4c2e"), "a value reached argv: {joined}");
+    assert!(
+        !joined.contains("value-not-for-argv-4c2e"),
+        "a value reached argv: {joined}"
+    );
     assert_eq!(recorded_argv(&f.rec, 0)[0], "qemu.yml");
 
     let root_env = std::fs::read_to_string(f.rec.join("env.0")).unwrap();
@@ -115,7 +137,9 @@ async fn sudo_build_gets_allowed_names_only_and_no_values_in_argv() {
 async fn cancel_ends_a_root_build_tree_that_ignores_sigterm() {
     init();
     if !sudo_available() {
-        eprintln!("skipped: `sudo -n true` does not work here (scripts/install-tools.sh installs sudo)");
+        eprintln!(
+            "skipped: `sudo -n true` does not work here (scripts/install-tools.sh installs sudo)"
+        );
         return;
     }
     let f = fixture();
@@ -141,8 +165,16 @@ async fn cancel_ends_a_root_build_tree_that_ignores_sigterm() {
     let res = run_under_sudo(&f, &settings, &env, &cancel).await;
     canceller.await.unwrap();
     assert!(res.as_ref().is_err_and(BuildError::is_cancelled), "{res:?}");
-    let leader: i32 = std::fs::read_to_string(pids.join("leader")).unwrap().trim().parse().unwrap();
-    let grandchild: i32 = std::fs::read_to_string(pids.join("grandchild")).unwrap().trim().parse().unwrap();
+    let leader: i32 = std::fs::read_to_string(pids.join("leader"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let grandchild: i32 = std::fs::read_to_string(pids.join("grandchild"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert!(!alive(leader), "the root playbook survived");
     assert!(!alive(grandchild), "the root playbook's child survived");
 }

@@ -172,7 +172,10 @@ async fn inherit_hands_one_named_variable_to_the_child_and_nothing_else() {
         .await
         .unwrap();
     let env = std::fs::read_to_string(&dump).unwrap();
-    assert!(env.contains("HYOPS_TEST_AGENT_SOCK=/run/agent.sock"), "{env}");
+    assert!(
+        env.contains("HYOPS_TEST_AGENT_SOCK=/run/agent.sock"),
+        "{env}"
+    );
     assert!(!env.contains("not-asked-value"));
     // Asked for, but an explicit inherit of an object-store key is the caller's choice; the
     // denied GCS credential is dropped whatever is asked.

@@ -45,7 +45,9 @@ impl HttpFile {
 }
 
 fn answer(conn: TcpStream, body: &[u8], heads: &Mutex<Vec<String>>) {
-    let Ok(read_half) = conn.try_clone() else { return };
+    let Ok(read_half) = conn.try_clone() else {
+        return;
+    };
     let mut reader = BufReader::new(read_half);
     let mut head = String::new();
     loop {

@@ -11,7 +11,12 @@ use crate::harness::*;
 #[path = "../common/http_file.rs"]
 mod http_file;
 
-const MARKERS: &[&str] = &["isouser-4a0c", "isopass-b7e5", "isocred-19f2", "isosig-c3d8"];
+const MARKERS: &[&str] = &[
+    "isouser-4a0c",
+    "isopass-b7e5",
+    "isocred-19f2",
+    "isosig-c3d8",
+];
 
 fn config(url: &str, repo: &Path, dump: &Path) -> String {
     format!(
@@ -69,11 +74,17 @@ fn source_url_credentials_stay_out_of_contract_manifest_children_and_trace_log()
 
     let (code, plan) = wd.plan_code();
     assert_eq!(code, 2);
-    assert!(plan.contains("source_iso_url carries credentials"), "{plan}");
+    assert!(
+        plan.contains("source_iso_url carries credentials"),
+        "{plan}"
+    );
     wd.ok(&["apply", "-auto-approve", "-no-color", "-input=false"]);
     assert!(
-        server.heads().iter().any(|h| h.contains("X-Goog-Signature=isosig-c3d8")
-            && h.to_ascii_lowercase().contains("authorization: basic")),
+        server
+            .heads()
+            .iter()
+            .any(|h| h.contains("X-Goog-Signature=isosig-c3d8")
+                && h.to_ascii_lowercase().contains("authorization: basic")),
         "the download did not use the full URL: {:?}",
         server.heads()
     );
@@ -114,7 +125,10 @@ fn source_url_credentials_stay_out_of_contract_manifest_children_and_trace_log()
         .lines()
         .filter(|l| l.contains("provider.terraform-provider-hyops"))
         .count();
-    assert!(provider_lines > 10, "the provider's lines are not in the TRACE log");
+    assert!(
+        provider_lines > 10,
+        "the provider's lines are not in the TRACE log"
+    );
     assert!(
         log.contains(&format!("http://***@127.0.0.1:{port}/vyos/fixture.iso?***")),
         "the download is not logged in its redacted form"

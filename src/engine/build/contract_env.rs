@@ -50,7 +50,10 @@ pub fn contract_env(i: &ContractInputs<'_>) -> BTreeMap<String, String> {
     put("HYOPS_VYOS_ARTIFACT_KEY", i.artifact_key.to_owned());
     put("HYOPS_VYOS_ARTIFACT_FORMAT", i.artifact_format.to_owned());
     put("HYOPS_VYOS_ARTIFACT_VERSION", i.artifact_version.to_owned());
-    put("HYOPS_VYOS_SOURCE_ISO_URL", provenance_url(i.source_iso_url));
+    put(
+        "HYOPS_VYOS_SOURCE_ISO_URL",
+        provenance_url(i.source_iso_url),
+    );
     put(
         "HYOPS_VYOS_SOURCE_ISO_PATH",
         i.source_iso_path

@@ -66,20 +66,25 @@ impl Builder for VyosVmImages {
                 format!("vyos_raw_img={}", raw_img.display()),
                 format!("vyos_qemu_img={}", qemu_img.display()),
             ];
-            let program = if ctx.use_sudo { "sudo" } else { "ansible-playbook" };
+            let program = if ctx.use_sudo {
+                "sudo"
+            } else {
+                "ansible-playbook"
+            };
             let mut spec = CommandSpec::program(program, ctx.log_path)
                 .cwd(&dir)
                 .envs(ctx.env.clone())
                 .env("ANSIBLE_NOCOLOR", "1");
             if ctx.use_sudo {
                 let env = spec.effective_env();
-                let playbook = find_on_path("ansible-playbook", env.get("PATH").map(String::as_str))
-                    .ok_or_else(|| {
-                        BuildError::Refused(
-                            "ansible-playbook was not found on PATH (needed by vyos-vm-images)"
-                                .to_owned(),
-                        )
-                    })?;
+                let playbook =
+                    find_on_path("ansible-playbook", env.get("PATH").map(String::as_str))
+                        .ok_or_else(|| {
+                            BuildError::Refused(
+                                "ansible-playbook was not found on PATH (needed by vyos-vm-images)"
+                                    .to_owned(),
+                            )
+                        })?;
                 spec = spec
                     .args(sudo_args(env.keys().map(String::as_str)))
                     .arg(playbook)
@@ -123,11 +128,13 @@ pub(crate) fn sudo_args<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String>
 /// The first executable `name` on `path` (a `PATH` value).
 fn find_on_path(name: &str, path: Option<&str>) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    std::env::split_paths(path?).map(|d| d.join(name)).find(|p| {
-        std::fs::metadata(p)
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
-    })
+    std::env::split_paths(path?)
+        .map(|d| d.join(name))
+        .find(|p| {
+            std::fs::metadata(p)
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
 }
 
 #[cfg(test)]
@@ -137,7 +144,15 @@ mod tests {
     #[test]
     fn sudo_preserves_names_only_and_not_identity() {
         let args = sudo_args(
-            ["HOME", "HYOPS_VYOS_ARTIFACT_KEY", "LANG", "PATH", "USER", "bad,name"].into_iter(),
+            [
+                "HOME",
+                "HYOPS_VYOS_ARTIFACT_KEY",
+                "LANG",
+                "PATH",
+                "USER",
+                "bad,name",
+            ]
+            .into_iter(),
         );
         assert_eq!(
             args,

@@ -52,9 +52,8 @@ pub fn provenance_url(raw: &str) -> String {
 
 /// True when `raw` carries userinfo or a query string (what [`provenance_url`] removes).
 pub fn url_carries_secrets(raw: &str) -> bool {
-    Url::parse(raw).is_ok_and(|u| {
-        !u.username().is_empty() || u.password().is_some() || u.query().is_some()
-    })
+    Url::parse(raw)
+        .is_ok_and(|u| !u.username().is_empty() || u.password().is_some() || u.query().is_some())
 }
 
 #[cfg(test)]
@@ -69,9 +68,21 @@ mod tests {
                 "https://example.com/a.iso",
                 true,
             ),
-            ("https://tok@host:8443/p/a.iso", "https://host:8443/p/a.iso", true),
-            ("https://example.com/a.iso?", "https://example.com/a.iso", true),
-            ("https://example.com/a.iso", "https://example.com/a.iso", false),
+            (
+                "https://tok@host:8443/p/a.iso",
+                "https://host:8443/p/a.iso",
+                true,
+            ),
+            (
+                "https://example.com/a.iso?",
+                "https://example.com/a.iso",
+                true,
+            ),
+            (
+                "https://example.com/a.iso",
+                "https://example.com/a.iso",
+                false,
+            ),
             ("file:///srv/isos/a.iso", "file:///srv/isos/a.iso", false),
             ("not a url", "<unparseable url>", false),
         ];

@@ -63,7 +63,9 @@ pub struct EnvName(std::borrow::Cow<'static, str>);
 
 /// Why a string is not an [`EnvName`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not an environment variable name (letters, digits and _; not starting with a digit)")]
+#[error(
+    "{0:?} is not an environment variable name (letters, digits and _; not starting with a digit)"
+)]
 pub struct InvalidEnvName(pub String);
 
 const fn valid_env_name(name: &str) -> bool {

@@ -69,8 +69,12 @@ pub(crate) fn sudo_kill_group(pgid: i32) {
         .status();
     match status {
         Ok(s) if s.success() => {}
-        Ok(s) => tracing::warn!(pgid, status = %s, "sudo kill of a root-owned process group failed"),
-        Err(e) => tracing::warn!(pgid, error = %e, "could not run sudo to kill a root-owned process group"),
+        Ok(s) => {
+            tracing::warn!(pgid, status = %s, "sudo kill of a root-owned process group failed")
+        }
+        Err(e) => {
+            tracing::warn!(pgid, error = %e, "could not run sudo to kill a root-owned process group")
+        }
     }
 }
 

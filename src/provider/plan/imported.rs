@@ -61,7 +61,11 @@ pub(super) fn remaining(requires_replace: Vec<Path>, prior: &Value) -> Vec<Path>
 /// After import, `source_iso_url` holds the manifest's provenance form (no user info, no query).
 /// A configured URL whose provenance form equals it names the same source: adopt it in place
 /// instead of replacing the artifact.
-pub(super) fn adopt_source_url(requires_replace: Vec<Path>, prior: &Value, proposed: &Value) -> Vec<Path> {
+pub(super) fn adopt_source_url(
+    requires_replace: Vec<Path>,
+    prior: &Value,
+    proposed: &Value,
+) -> Vec<Path> {
     let source = Path::attr("source_iso_url");
     let same_source = match (at(prior, &source).as_str(), at(proposed, &source).as_str()) {
         (Some(recorded), Some(configured)) => {

@@ -2,6 +2,7 @@
 
 use super::at_least_one_of::AtLeastOneOf;
 use super::each::Each;
+use super::env_names::PASSABLE_ENV_NAME;
 use super::go_duration::GO_DURATION;
 use super::int_range::DISK_SIZE_GB;
 use super::no_trailing_slash::FILE_PATH;
@@ -10,7 +11,6 @@ use super::pattern::{ARTIFACT_KEY, SHA256_HEX};
 use super::requires::Requires;
 use super::safe_path::{BUCKET, INSTANCE_NAME, PREFIX};
 use super::unique::UNIQUE;
-use super::env_names::PASSABLE_ENV_NAME;
 use super::url_scheme::{HTTP_URL, ISO_URL};
 use super::url_secrets::{MIRROR_URL_SECRETS, SOURCE_URL_SECRETS};
 use super::{describe, run, AttrCheck, ObjectCheck, RuleDoc};
