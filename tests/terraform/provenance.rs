@@ -2,7 +2,8 @@
 //! string is used for the download, but only its provenance form (no user info, no query)
 //! reaches the contract attributes in state, the manifest, a child's environment and the TRACE
 //! log. Terraform itself keeps the configured argument as written (the provider cannot change a
-//! configured value), and validate/plan warn about it.
+//! configured value), and validate/plan warn about it. Import from that manifest adopts the
+//! configured URL in place.
 
 use std::path::Path;
 
@@ -134,4 +135,19 @@ fn source_url_credentials_stay_out_of_contract_manifest_children_and_trace_log()
         "the download is not logged in its redacted form"
     );
     assert_clean("the TRACE log", &log);
+
+    // Import from the manifest: the recorded provenance URL and the configured URL with
+    // credentials name the same source, so the first plan adopts in place (no replacement).
+    wd.ok(&["state", "rm", "-no-color", "hyops_vyos_image.img"]);
+    wd.ok(&[
+        "import",
+        "-no-color",
+        "-input=false",
+        "hyops_vyos_image.img",
+        &format!("file://{}", manifests[0].display()),
+    ]);
+    let (code, plan) = wd.plan_code();
+    assert_eq!(code, 2, "{plan}");
+    assert!(plan.contains("updated in-place"), "{plan}");
+    assert!(!plan.contains("must be replaced"), "{plan}");
 }
