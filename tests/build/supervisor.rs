@@ -182,6 +182,11 @@ async fn inherit_hands_one_named_variable_to_the_child_and_nothing_else() {
     assert!(env.contains("AWS_SECRET_ACCESS_KEY="));
     assert!(!env.contains(SECRET_JSON));
     assert!(!env.lines().any(|l| l.starts_with("HYOPS_VYOS_GCS_SA_JSON")));
+    let shown = format!("{:?}", spec.clone().env("SOME_TOKEN", "token-value-0e9c"));
+    assert!(
+        shown.contains("SOME_TOKEN") && !shown.contains("token-value-0e9c"),
+        "{shown}"
+    );
     assert!(EnvName::new("BAD-NAME").is_err());
     assert!(EnvName::new("1ABC").is_err());
     assert!(EnvName::new("").is_err());

@@ -124,8 +124,9 @@ pub enum Program {
     BashScript(String),
 }
 
-/// A builder-made description of one child process.
-#[derive(Debug, Clone)]
+/// A builder-made description of one child process. Its `Debug` shows variable names, never
+/// values (an operator may pass credentials through `build.pass_environment`).
+#[derive(Clone)]
 pub struct CommandSpec {
     pub(crate) program: Program,
     pub(crate) args: Vec<OsString>,
@@ -140,6 +141,25 @@ pub struct CommandSpec {
     pub(crate) grace: Duration,
     pub(crate) label: String,
     pub(crate) sudo_group: bool,
+}
+
+impl std::fmt::Debug for CommandSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandSpec")
+            .field("label", &self.label)
+            .field("program", &self.program)
+            .field("args", &self.args)
+            .field("cwd", &self.cwd)
+            .field("clear_env", &self.clear_env)
+            .field("env_names", &self.env.keys().collect::<Vec<_>>())
+            .field("inherit", &self.inherit)
+            .field("credential_file", &self.credential_file)
+            .field("log_path", &self.log_path)
+            .field("timeout", &self.timeout)
+            .field("grace", &self.grace)
+            .field("sudo_group", &self.sudo_group)
+            .finish_non_exhaustive()
+    }
 }
 
 impl CommandSpec {
