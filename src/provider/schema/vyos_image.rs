@@ -36,13 +36,16 @@ pub(super) fn schema() -> Schema {
             "source_iso_url",
             s.clone(),
             "Official URL of the VyOS ISO (http, https or file), recorded as provenance and \
-             downloaded from unless source_iso_mirror_url is set.",
+             downloaded from unless source_iso_mirror_url is set. The manifest, the contract and \
+             builders get it without user info or query string; Terraform keeps the argument \
+             as written, so put signed or authenticated URLs in source_iso_mirror_url.",
         ),
         Attribute::optional(
             "source_iso_mirror_url",
             s.clone(),
             "Pinned mirror (http, https or file) to download the ISO from instead of \
-             source_iso_url.",
+             source_iso_url. Used for the download only (never in the manifest, the contract or \
+             a child's environment); Terraform keeps it in state as written.",
         ),
         Attribute::required(
             "source_iso_sha256",
