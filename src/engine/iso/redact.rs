@@ -37,11 +37,20 @@ pub fn redact(url: &Url) -> String {
 
 /// The provenance form of a source URL: userinfo, query string and fragment removed (not
 /// masked), so `https://u:p@host/a.iso?X-Goog-Signature=…` becomes `https://host/a.iso`.
-/// Unparseable input is reduced to a fixed placeholder rather than echoed.
+/// A URL with nothing to remove is returned exactly as written (no normalization), so a clean
+/// provenance URL reads the same in the configuration and in the contract. Unparseable input is
+/// reduced to a fixed placeholder rather than echoed.
 pub fn provenance_url(raw: &str) -> String {
     let Ok(mut url) = Url::parse(raw) else {
         return "<unparseable url>".to_string();
     };
+    let clean = url.username().is_empty()
+        && url.password().is_none()
+        && url.query().is_none()
+        && url.fragment().is_none();
+    if clean {
+        return raw.to_owned();
+    }
     // Clearing credentials fails only for cannot-be-a-base URLs, which carry none.
     let _ = url.set_username("");
     let _ = url.set_password(None);
@@ -84,6 +93,7 @@ mod tests {
                 false,
             ),
             ("file:///srv/isos/a.iso", "file:///srv/isos/a.iso", false),
+            ("HTTPS://Example.com", "HTTPS://Example.com", false),
             ("not a url", "<unparseable url>", false),
         ];
         for (raw, want, secret) in cases {
