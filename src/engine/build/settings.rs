@@ -215,3 +215,36 @@ impl BuildSettings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(names: &[&str]) -> Result<BuildSettings, SettingsError> {
+        let spec = BuildSpec {
+            method: Some(BuildMethod::Command),
+            command: Some("true".into()),
+            pass_environment: names.iter().map(|n| (*n).to_owned()).collect(),
+            ..BuildSpec::default()
+        };
+        BuildSettings::resolve(&spec, &EngineEnv::from_env())
+    }
+
+    #[test]
+    fn pass_environment_names_are_checked_deduplicated_and_kept_out_of_the_fingerprint() {
+        let s = resolve(&["AWS_PROFILE", "SSH_AUTH_SOCK", "AWS_PROFILE"]).unwrap();
+        let names: Vec<&str> = s.pass_environment.iter().map(EnvName::as_str).collect();
+        assert_eq!(names, ["AWS_PROFILE", "SSH_AUTH_SOCK"]);
+        let doc = serde_json::to_string(&s).unwrap();
+        assert!(!doc.contains("pass_environment"), "{doc}");
+        for bad in [
+            "HYOPS_VYOS_GCS_SA_JSON",
+            "HYOPS_VYOS_GCS_SA_JSON_FILE",
+            "A-B",
+            "9X",
+        ] {
+            let e = resolve(&[bad]).unwrap_err();
+            assert_eq!(e.field, "pass_environment", "{bad}");
+        }
+    }
+}
