@@ -62,6 +62,9 @@ fi
 apt_install xorriso qemu-utils packer time curl hyperfine
 # git: the build-cache tests make a real vyos-vm-images checkout (and the fingerprint asks git).
 apt_install git
+# sudo: the vyos-vm-images sudo path (names-only --preserve-env, killing a root-owned tree);
+# optional, those tests skip without it
+apt_install sudo || log "sudo not installed: the sudo builder tests will skip"
 # Emulator/test-fixture Python packages (into the same venv).
 pip_install 'gcp-storage-emulator' 'moto[server]' 'cryptography' 'google-crc32c'
 for exe in gcp-storage-emulator moto_server; do
