@@ -6,8 +6,8 @@
 #     virtio_pci, virtio_blk, virtio_console, in that order) and FAT support for the seed,
 #   - prints a VyOS-like banner and `vyos login:` on ttyS0,
 #   - mounts the NoCloud seed (label `cidata`), records its instance-id where cloud-init would
-#     (/var/lib/cloud/data/instance-id, /run/cloud-init/result.json) and applies a `write_files`
-#     entry of the user-data (one file, literal content),
+#     (/var/lib/cloud/data/instance-id, /run/cloud-init/result.json), applies a `write_files`
+#     entry of the user-data (one file, literal content) and prints its `final_message`,
 #   - runs Debian's real `qemu-ga` (qemu-guest-agent .deb + its shared libraries) on /dev/vport0p1,
 # packed by grub-mkrescue (BIOS, serial console) with /version.json in the ISO root.
 # Variants (kernel command line `hyops_fixture=`): vyos-boot.iso (works), vyos-boot-noagent.iso (no
@@ -125,6 +125,9 @@ if [ -n "$seed" ]; then
     >/run/cloud-init/result.json
   date >/var/lib/cloud/instance/boot-finished
   echo "cloud-init: NoCloud seed $seed, instance-id $iid"
+  # final_message, printed on the console when cloud-init finishes (no template expansion here).
+  fm="$(sed -n 's/^final_message:[[:space:]]*//p' /mnt/seed/user-data | head -n1 | tr -d '"')"
+  [ -z "$fm" ] || echo "$fm"
 else
   echo "cloud-init: no NoCloud seed found"
 fi

@@ -78,6 +78,7 @@ fn request(method: BuildMethod) -> PreflightRequest {
         work_dir: PathBuf::from("/var/tmp/hyops-work"),
         iso_bytes: 1 << 30,
         disk_size_gb: 10,
+        boot_accelerator: None,
     }
 }
 

@@ -31,9 +31,11 @@ async fn smoke_verify_default_gate_and_command_override() {
                 &VerifyRequest {
                     image: &image,
                     smoke: &smoke,
+                    boot: None,
                     env: &env,
                     workdir: &work,
                     log_path: &log,
+                    console_log: &work.join("console.log"),
                 },
                 &CancellationToken::new(),
             )
@@ -51,6 +53,7 @@ async fn smoke_verify_default_gate_and_command_override() {
     let failing = SmokeVerifySpec {
         command: Some("echo verify-said-no >&2; exit 1".into()),
         required: true,
+        boot: None,
     };
     let err = req(&good, &failing).await.unwrap_err();
     assert!(err.to_string().contains("verify-said-no"), "{err}");
