@@ -28,6 +28,7 @@ for tool in apt-get dpkg-deb busybox cpio grub-mkrescue xorriso mformat ldd gzip
   command -v "$tool" >/dev/null || { log "missing $tool (scripts/install-tools.sh installs it)"; exit 1; }
 done
 mkdir -p "$out"
+out="$(cd "$out" && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/hyops-boot-fixture.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 chmod 0755 "$work" # apt-get download drops to the _apt user
