@@ -43,6 +43,7 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::build::Accelerator;
 use crate::engine::contract::BootVerification;
 use crate::engine::preflight::SystemProbes;
+use crate::engine::spec::BootAccelerator;
 use crate::engine::supervisor::{self, tail_file, CommandSpec, SupervisorError};
 
 /// Under KVM, this much console silence before anything was proven means KVM is unusable.
@@ -85,6 +86,8 @@ pub enum BootError {
         tail: String,
         /// what was seen (for the contract under `required = false`)
         report: Box<BootVerification>,
+        /// the failure is KVM's console silence, not the image
+        kvm_unusable: bool,
     },
     /// no accelerator can be used
     #[error("{0}")]
@@ -218,12 +221,43 @@ fn private_tempdir() -> Result<tempfile::TempDir, BootError> {
 
 /// Boot `req.image` and check it. Cancelling `cancel` kills the VM (its whole process group).
 /// On success, also a warning when `auto` fell back to TCG.
+///
+/// With `accelerator = "auto"` and `allow_tcg`, a KVM boot whose console stays silent (see
+/// [`KVM_SILENCE_GRACE`]) is retried once under TCG, with a warning: "KVM when usable" is decided
+/// by what the guest does, not only by `/dev/kvm` opening.
 pub async fn boot_verify(
     req: &BootRequest<'_>,
     cancel: &CancellationToken,
 ) -> Result<(BootVerification, Option<String>), BootError> {
     let s = req.settings;
     let (accelerator, warning) = choose_accelerator(&SystemProbes, s.accelerator, s.allow_tcg)?;
+    match boot_once(req, accelerator, cancel).await {
+        Err(BootError::Failed {
+            kvm_unusable: true,
+            reason,
+            ..
+        }) if s.accelerator == BootAccelerator::Auto && s.allow_tcg => {
+            tracing::warn!("{reason}; retrying under TCG (allow_tcg)");
+            let (report, _) = boot_once(req, Accelerator::Tcg, cancel).await?;
+            Ok((
+                report,
+                Some(format!(
+                    "{reason}. Retried under TCG because allow_tcg is set, and that boot passed."
+                )),
+            ))
+        }
+        Ok((report, _)) => Ok((report, warning)),
+        Err(e) => Err(e),
+    }
+}
+
+async fn boot_once(
+    req: &BootRequest<'_>,
+    accelerator: Accelerator,
+    cancel: &CancellationToken,
+) -> Result<(BootVerification, Option<String>), BootError> {
+    let s = req.settings;
+    let warning = None;
     let setup = |context: &str| {
         let context = context.to_owned();
         move |source| BootError::Setup { context, source }
@@ -277,6 +311,7 @@ pub async fn boot_verify(
     let deadline = started + s.timeout;
 
     let mut exited: Option<Result<supervisor::RunOutput, SupervisorError>> = None;
+    let mut kvm_unusable = false;
     let verdict: Result<(), String> = loop {
         tokio::select! {
             r = &mut vm => { exited = Some(r); }
@@ -321,6 +356,7 @@ pub async fn boot_verify(
             && console_cloud_init.is_none();
         let silent_for = now.saturating_sub(watcher.last_growth.unwrap_or_default());
         if accelerator == Accelerator::Kvm && nothing_proven && silent_for >= KVM_SILENCE_GRACE {
+            kvm_unusable = true;
             break Err(format!(
                 "the KVM accelerator looks unusable here: the console printed nothing for {}s \
                  and nothing was proven (on some hosts guests hang under KVM right after the \
@@ -426,6 +462,7 @@ pub async fn boot_verify(
                 console_log: req.console_log.to_owned(),
                 tail: watcher.tail(),
                 report: Box::new(report),
+                kvm_unusable,
             })
         }
     }

@@ -61,11 +61,11 @@ pub fn user_data(instance_id: &str) -> String {
     )
 }
 
-/// Write a fresh seed into a new directory `parent/seed` (0700; files 0600).
+/// Write a fresh seed into a new directory `parent/seed-<instance-id>` (0700; files 0600).
 pub fn write_seed(parent: &Path) -> std::io::Result<Seed> {
-    let dir = parent.join("seed");
-    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
     let instance_id = fresh_instance_id();
+    let dir = parent.join(format!("seed-{instance_id}"));
+    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
     write_private(
         &dir.join("meta-data"),
         &format!("instance-id: {instance_id}\nlocal-hostname: vyos\n"),
