@@ -193,7 +193,11 @@ pub(super) async fn build_fresh(
             Stage::Verify,
             &format!(
                 "boot verification {} under {} in {:.1}s (console log {})",
-                if b.passed { "passed" } else { "FAILED (not required)" },
+                if b.passed {
+                    "passed"
+                } else {
+                    "FAILED (not required)"
+                },
                 b.accelerator,
                 b.seconds_total,
                 console_log.display()

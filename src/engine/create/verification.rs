@@ -16,7 +16,8 @@ pub(super) fn write(dir: &Path, v: &Verification) -> Result<(), EngineError> {
     let path = dir.join(FILE);
     let text = serde_json::to_vec_pretty(v)
         .map_err(|e| EngineError::io(format!("encoding {}", path.display()), e.into()))?;
-    std::fs::write(&path, text).map_err(|e| EngineError::io(format!("writing {}", path.display()), e))
+    std::fs::write(&path, text)
+        .map_err(|e| EngineError::io(format!("writing {}", path.display()), e))
 }
 
 /// The verification recorded in the cache entry `dir`, if any.

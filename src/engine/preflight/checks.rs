@@ -192,7 +192,8 @@ pub async fn run_preflight<P: Probes>(
                  or set smoke_verify.boot.enabled = false",
             ));
         }
-        if let Err(e) = crate::engine::verify::boot::choose_accelerator(probes, requested, req.allow_tcg)
+        if let Err(e) =
+            crate::engine::verify::boot::choose_accelerator(probes, requested, req.allow_tcg)
         {
             failures.push(fail(
                 "boot-accelerator",

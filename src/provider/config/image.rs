@@ -9,7 +9,8 @@ use super::reader::{Reader, Unknowns};
 use crate::cty::Value;
 use crate::engine::credentials::SecretString;
 use crate::engine::spec::{
-    BootVerifySpec, BuildSpec, ImageSpec, ProviderSettings, PublishSpec, SmokeVerifySpec, TimeoutsSpec,
+    BootVerifySpec, BuildSpec, ImageSpec, ProviderSettings, PublishSpec, SmokeVerifySpec,
+    TimeoutsSpec,
 };
 use crate::tfplugin5::Diagnostics;
 

@@ -251,7 +251,11 @@ fn boot_verify_block() -> Block {
                 s.clone(),
                 "Give up after this long (Go duration). Default \"5m\".",
             ),
-            Attribute::optional("memory_mb", Type::Number, "Guest memory in MiB. Default 1024."),
+            Attribute::optional(
+                "memory_mb",
+                Type::Number,
+                "Guest memory in MiB. Default 1024.",
+            ),
             Attribute::optional(
                 "guest_agent",
                 Type::Bool,

@@ -111,7 +111,10 @@ impl ConsoleWatcher {
             let end = self.text[m.end()..]
                 .find('\n')
                 .map_or(self.text.len(), |i| m.end() + i);
-            Some((re.as_str().to_owned(), self.text[start..end].trim().to_owned()))
+            Some((
+                re.as_str().to_owned(),
+                self.text[start..end].trim().to_owned(),
+            ))
         })
     }
 

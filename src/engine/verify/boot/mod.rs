@@ -140,8 +140,7 @@ async fn agent_task(
     let mut sync_id: u64 = u64::from(std::process::id()) << 20;
     let mut conn: Option<Qga> = None;
     loop {
-        let done =
-            state.agent.is_some() && (!want_cloud_init || state.cloud_init.is_some());
+        let done = state.agent.is_some() && (!want_cloud_init || state.cloud_init.is_some());
         if done {
             let _ = tx.send(state.clone());
             return;
@@ -294,7 +293,10 @@ async fn boot_once(
     let vm = supervisor::run(&spec, &vm_cancel);
     tokio::pin!(vm);
 
-    let instance_id = seed.as_ref().map(|s| s.instance_id.clone()).unwrap_or_default();
+    let instance_id = seed
+        .as_ref()
+        .map(|s| s.instance_id.clone())
+        .unwrap_or_default();
     let (tx, rx) = watch::channel(AgentState::default());
     let agent = s.guest_agent.then(|| {
         tokio::spawn(agent_task(
@@ -424,12 +426,12 @@ async fn boot_once(
     let mut report = BootVerification {
         passed: verdict.is_ok(),
         accelerator: accelerator.as_str().to_owned(),
-        seconds_to_login: watcher.all_expected().filter(|_| !s.expect.is_empty()).map(secs),
-        seconds_to_agent: agent_state.agent.as_ref().map(|(t, _)| secs(*t)),
-        seconds_to_cloud_init: agent_state
-            .cloud_init
-            .or(console_cloud_init)
+        seconds_to_login: watcher
+            .all_expected()
+            .filter(|_| !s.expect.is_empty())
             .map(secs),
+        seconds_to_agent: agent_state.agent.as_ref().map(|(t, _)| secs(*t)),
+        seconds_to_cloud_init: agent_state.cloud_init.or(console_cloud_init).map(secs),
         seconds_total: secs(total),
         guest_agent_version: agent_state.agent.as_ref().map(|(_, v)| v.clone()),
         cloud_init_instance_id: None,

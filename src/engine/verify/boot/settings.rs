@@ -76,9 +76,7 @@ impl BootSettings {
         build: &BuildSettings,
     ) -> Result<Option<Self>, BootSettingsError> {
         let spec = smoke.boot.clone().unwrap_or_default();
-        let enabled = spec
-            .enabled
-            .unwrap_or(build.method != BuildMethod::Command);
+        let enabled = spec.enabled.unwrap_or(build.method != BuildMethod::Command);
         let timeout = match &spec.timeout {
             Some(t) => parse_go_duration(t).map_err(|e| BootSettingsError {
                 field: "timeout",
@@ -120,9 +118,10 @@ impl BootSettings {
         if enabled && expect.is_empty() && !guest_agent && !cloud_init {
             return Err(BootSettingsError {
                 field: "expect",
-                message: "nothing to wait for: with guest_agent and cloud_init off and a non-serial \
+                message:
+                    "nothing to wait for: with guest_agent and cloud_init off and a non-serial \
                           console, set expect (console regexes) or enabled = false"
-                    .to_owned(),
+                        .to_owned(),
             });
         }
         if !enabled {
