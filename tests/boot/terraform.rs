@@ -114,7 +114,7 @@ resource "hyops_vyos_image" "{name}" {{
 
   publish {{
     backend = "file"
-    bucket  = "${{path.root}}/repo"
+    bucket  = abspath("${{path.root}}/repo")
   }}
 }}
 "#,
