@@ -37,7 +37,7 @@ pub const PACKAGED_VARS_FILE: &str = include_str!("packer/vyos.pkrvars.hcl");
 const PROVISION_SCRIPT: &str = include_str!("packer/provision.sh");
 const CC_VYOS_NONE: &str = include_str!("packer/cc_vyos_none.py");
 /// Packaged template sanitation script (stage 2's last provisioner).
-pub const SANITIZE_SCRIPT: &str = include_str!("packer/sanitize.sh");
+const SANITIZE_SCRIPT: &str = include_str!("packer/sanitize.sh");
 
 /// `build.environment` key naming an optional `cc_vyos.py` for stage 2.
 pub const ENV_CC_VYOS_PATH: &str = "HYOPS_VYOS_CC_VYOS_PATH";
