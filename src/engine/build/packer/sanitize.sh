@@ -16,8 +16,10 @@
 #     the build user's password locked in the saved config. Access comes from cloud-init at clone
 #     time (ssh keys, password), which is how Proxmox templates are meant to be used.
 #
-# HYOPS_SANITIZE_ROOT (tests only) prefixes every path and skips the commands that act on the
-# running system (`cloud-init clean`, `passwd -l`), so the steps can be exercised on a fake tree.
+# HYOPS_SANITIZE_ROOT prefixes every path and skips the commands that act on the running system
+# (`cloud-init clean`, `passwd -l`; their effect is covered by emptying /var/lib/cloud and locking
+# the password in the saved config): it sanitizes an offline tree, e.g. the mounted root of a
+# vyos-vm-images build (docs/guides/template-sanitation.md), and lets tests run it on a fake tree.
 set -euo pipefail
 
 r="${HYOPS_SANITIZE_ROOT:-}"
