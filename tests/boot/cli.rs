@@ -185,7 +185,7 @@ fn required_false_turns_a_boot_failure_into_a_warning_and_still_publishes() {
 }
 
 #[test]
-fn enabled_false_skips_the_boot() {
+fn enabled_false_skips_the_boot_and_a_later_enabled_boot_checks_the_cached_build() {
     if !enabled() {
         return;
     }
@@ -213,6 +213,21 @@ fn enabled_false_skips_the_boot() {
         .filter(|p| p.to_string_lossy().ends_with(".console.log"))
         .collect();
     assert!(consoles.is_empty(), "a VM ran: {consoles:?}");
+
+    // The same build with the boot enabled is a cache hit (the boot is not part of the build
+    // fingerprint), but the entry records no passed boot: the cached image is booted now, and
+    // refused.
+    let mut s = s;
+    s["smoke_verify"]["boot"]["enabled"] = json!(true);
+    let repo2 = d.path().join("repo2");
+    s["publish"]["bucket"] = json!(repo2.display().to_string());
+    let out = cli_apply(d.path(), &s);
+    assert_refused(&out, &repo2, &["No bootable device"]);
+    assert!(
+        all(&out).contains("no passed boot verification"),
+        "{}",
+        all(&out)
+    );
 }
 
 #[test]

@@ -214,6 +214,22 @@ async fn create_inner(
     let local = deliver::deliver(spec, &record, &entry).await?;
     let mut contract = outcome::local_contract(spec, &record, &local);
     contract.verification = verification::read(&entry);
+    if cache_hit {
+        stage.set(Stage::Verify);
+        let (v, w) = verification::reverify_cached(
+            spec,
+            settings,
+            env,
+            &record,
+            &entry,
+            contract.verification.take(),
+            cancel,
+            progress,
+        )
+        .await?;
+        contract.verification = v;
+        warnings.extend(w);
+    }
     if let Some(target) = target {
         stage.set(Stage::Publish);
         contract = outcome::publish_step(
