@@ -115,7 +115,10 @@ pub(super) async fn reverify_cached(
                 BootError::Failed { report, .. } => Some((**report).clone()),
                 _ => None,
             };
-            let err = VerifyError::Boot { image, error };
+            let err = VerifyError::Boot {
+                image,
+                error: Box::new(error),
+            };
             if spec.smoke_verify.required || err.is_cancelled() {
                 return Err(err.into());
             }

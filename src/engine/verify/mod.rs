@@ -75,7 +75,7 @@ pub enum VerifyError {
         /// the image
         image: PathBuf,
         /// why (console tail included)
-        error: BootError,
+        error: Box<BootError>,
     },
     /// a check could not run, failed, was cancelled or timed out
     #[error("smoke verify: {0}")]
@@ -188,7 +188,7 @@ pub async fn smoke_verify(
             };
             let warning = tolerate(VerifyError::Boot {
                 image: req.image.to_owned(),
-                error,
+                error: Box::new(error),
             })?;
             outcome.warnings.push(warning);
             outcome.verification.passed = false;
