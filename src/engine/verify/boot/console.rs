@@ -140,3 +140,49 @@ impl ConsoleWatcher {
         lines[from..].join("\n")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watcher_with(text: &[u8], expect: usize) -> (tempfile::TempDir, ConsoleWatcher) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("console.log");
+        std::fs::write(&path, text).unwrap();
+        let mut w = ConsoleWatcher::new(&path, expect);
+        w.poll(Duration::from_secs(1)).unwrap();
+        (dir, w)
+    }
+
+    #[test]
+    fn escape_sequences_and_carriage_returns_do_not_split_a_prompt() {
+        let re = [Regex::new(crate::engine::verify::boot::LOGIN_PROMPT).unwrap()];
+        let (_d, mut w) = watcher_with(b"\x1b[2J\x1b[1;1HWelcome\r\nvyos log\x1b[0min: \r\n", 1);
+        w.check_expect(&re, Duration::from_secs(2));
+        assert_eq!(w.all_expected(), Some(Duration::from_secs(2)));
+        assert_eq!(w.tail(), "Welcome\nvyos login:");
+    }
+
+    #[test]
+    fn fail_on_reports_the_whole_matching_line_and_growth_is_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("console.log");
+        let mut w = ConsoleWatcher::new(&path, 0);
+        w.poll(Duration::from_secs(1)).unwrap();
+        assert!(w.is_empty(), "a missing log is an empty console");
+        std::fs::write(&path, "booting\n[ 1.0] Kernel pa").unwrap();
+        w.poll(Duration::from_secs(2)).unwrap();
+        let fail_on = [Regex::new("Kernel panic").unwrap()];
+        assert!(w.failed(&fail_on).is_none());
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut f, b"nic - not syncing: VFS\nmore\n").unwrap();
+        w.poll(Duration::from_secs(3)).unwrap();
+        assert_eq!(w.last_growth, Some(Duration::from_secs(3)));
+        let (pattern, line) = w.failed(&fail_on).unwrap();
+        assert_eq!(pattern, "Kernel panic");
+        assert_eq!(line, "[ 1.0] Kernel panic - not syncing: VFS");
+    }
+}
