@@ -15,9 +15,11 @@
 //! broken image: on some hosts `/dev/kvm` opens but guests hang right after the bootloader.
 //!
 //! Files: `settings` (defaults), `qemu` (command line, accelerator), `seed` (NoCloud seed),
-//! `console` (console watcher), `qga` (guest agent client), this one (the run).
+//! `console` (console watcher), `qga` (guest agent client), `agent` (the agent task), this one
+//! (the run).
 //! Knows nothing about stores, publishing or Terraform.
 
+mod agent;
 mod console;
 mod qemu;
 mod qga;
@@ -45,13 +47,14 @@ use crate::engine::contract::BootVerification;
 use crate::engine::preflight::SystemProbes;
 use crate::engine::spec::BootAccelerator;
 use crate::engine::supervisor::{self, tail_file, CommandSpec, SupervisorError};
+use agent::{agent_task, AgentState};
 
 /// Under KVM, this much console silence before anything was proven means KVM is unusable.
 pub const KVM_SILENCE_GRACE: Duration = Duration::from_secs(30);
 /// How often the console is read.
 const POLL: Duration = Duration::from_millis(200);
 /// Each guest agent command waits this long.
-const QGA_COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
+pub(super) const QGA_COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
 /// Grace between SIGTERM and SIGKILL for the VM.
 const VM_GRACE: Duration = Duration::from_secs(3);
 
@@ -113,97 +116,8 @@ impl BootError {
     }
 }
 
-/// What the guest agent task found so far.
-#[derive(Debug, Clone, Default)]
-struct AgentState {
-    /// time the agent answered ping + info, and its version
-    agent: Option<(Duration, String)>,
-    /// time cloud-init reported our instance-id
-    cloud_init: Option<Duration>,
-    /// the last thing that went wrong (for the failure message)
-    last_problem: Option<String>,
-}
-
 fn secs(d: Duration) -> f64 {
     (d.as_secs_f64() * 10.0).round() / 10.0
-}
-
-/// Talk to the agent until it answered and (when asked) cloud-init reported `instance_id`.
-async fn agent_task(
-    socket: PathBuf,
-    instance_id: String,
-    want_cloud_init: bool,
-    started: Instant,
-    tx: watch::Sender<AgentState>,
-) {
-    let mut state = AgentState::default();
-    let mut sync_id: u64 = u64::from(std::process::id()) << 20;
-    let mut conn: Option<Qga> = None;
-    loop {
-        let done = state.agent.is_some() && (!want_cloud_init || state.cloud_init.is_some());
-        if done {
-            let _ = tx.send(state.clone());
-            return;
-        }
-        let mut qga = match conn.take() {
-            Some(q) => q,
-            None => match Qga::connect(&socket, QGA_COMMAND_TIMEOUT).await {
-                Ok(q) => q,
-                Err(e) => {
-                    state.last_problem = Some(format!("agent socket not ready: {e}"));
-                    let _ = tx.send(state.clone());
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    continue;
-                }
-            },
-        };
-        sync_id += 1;
-        let step = async {
-            qga.sync(sync_id).await?;
-            if state.agent.is_none() {
-                let version = qga.ping_and_info().await?;
-                state.agent = Some((started.elapsed(), version));
-            }
-            if want_cloud_init && state.cloud_init.is_none() {
-                match qga.read_file("/var/lib/cloud/data/instance-id").await {
-                    Ok(bytes) => {
-                        let seen = String::from_utf8_lossy(&bytes).trim().to_owned();
-                        if seen == instance_id {
-                            state.cloud_init = Some(started.elapsed());
-                        } else {
-                            state.last_problem = Some(format!(
-                                "cloud-init reports instance-id {seen:?}, not the seed's {instance_id:?}"
-                            ));
-                        }
-                    }
-                    Err(QgaError::Guest { desc, .. }) => {
-                        state.last_problem = Some(format!(
-                            "cloud-init has not recorded an instance-id yet \
-                             (/var/lib/cloud/data/instance-id: {desc})"
-                        ));
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            Ok::<(), QgaError>(())
-        };
-        match step.await {
-            Ok(()) => conn = Some(qga),
-            Err(QgaError::Timeout(what)) => {
-                // The agent is not up yet: keep the connection, ask again with a new id.
-                state.last_problem = Some(format!("no answer to {what}"));
-                conn = Some(qga);
-            }
-            Err(e) => {
-                state.last_problem = Some(e.to_string());
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-        let _ = tx.send(state.clone());
-        if state.agent.is_some() && want_cloud_init && state.cloud_init.is_none() {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    }
 }
 
 fn private_tempdir() -> Result<tempfile::TempDir, BootError> {
