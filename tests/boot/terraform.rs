@@ -71,7 +71,7 @@ fn quickstart_example_boots_what_it_publishes_and_a_second_apply_is_a_no_op() {
         .to_file_path()
         .unwrap();
     let m: serde_json::Value = serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
-    assert_eq!(&m["verification"], v);
+    assert_eq!(numbers_as_f64(&m["verification"]), numbers_as_f64(v));
     let object = url::Url::parse(contract["artifact_storage_uri"].as_str().unwrap())
         .unwrap()
         .to_file_path()
@@ -87,6 +87,19 @@ fn quickstart_example_boots_what_it_publishes_and_a_second_apply_is_a_no_op() {
         stdout.contains("Resources: 0 added, 0 changed, 0 destroyed"),
         "{stdout}"
     );
+}
+
+/// Terraform's `jsondecode` re-encodes numbers (`34.0` comes back as `34`): compare numerically.
+fn numbers_as_f64(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Number(n) => serde_json::json!(n.as_f64()),
+        serde_json::Value::Array(a) => a.iter().map(numbers_as_f64).collect(),
+        serde_json::Value::Object(o) => o
+            .iter()
+            .map(|(k, x)| (k.clone(), numbers_as_f64(x)))
+            .collect(),
+        other => other.clone(),
+    }
 }
 
 fn resource(name: &str, iso_name: &str, builder: &str, timeout: &str) -> String {
