@@ -58,6 +58,7 @@ fn quickstart_example_boots_what_it_publishes_and_a_second_apply_is_a_no_op() {
         "{v:#}"
     );
     assert_eq!(boot["cloud_init_source"], "guest_agent", "{v:#}");
+    assert_eq!(boot["cloud_init_user_data"], true, "{v:#}");
     for k in [
         "seconds_to_login",
         "seconds_to_agent",

@@ -40,6 +40,10 @@ pub struct BootVerification {
     /// the fresh NoCloud instance-id cloud-init reported, when checked
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud_init_instance_id: Option<String>,
+    /// cloud-init applied the seed's user-data too (its `write_files` marker, read through the
+    /// agent, or its `final_message` on the console); informational, not required to pass
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_init_user_data: Option<bool>,
     /// `guest_agent` or `serial-console`: where the instance-id was read
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud_init_source: Option<String>,

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::qga::{Qga, QgaError};
+use super::seed::MARKER_PATH;
 use super::QGA_COMMAND_TIMEOUT;
 
 /// What the guest agent task found so far.
@@ -21,6 +22,8 @@ pub(super) struct AgentState {
     pub(super) cloud_init: Option<Duration>,
     /// the last thing that went wrong (for the failure message)
     pub(super) last_problem: Option<String>,
+    /// the user-data's marker file holds the instance-id (checked once cloud-init reported it)
+    pub(super) user_data: Option<bool>,
 }
 
 /// Talk to the agent until it answered and (when asked) cloud-init reported `instance_id`.
@@ -65,6 +68,15 @@ pub(super) async fn agent_task(
                         let seen = String::from_utf8_lossy(&bytes).trim().to_owned();
                         if seen == instance_id {
                             state.cloud_init = Some(started.elapsed());
+                            // The user-data's write_files marker (informational: proves the
+                            // user-data, not only the meta-data, was consumed).
+                            state.user_data = Some(match qga.read_file(MARKER_PATH).await {
+                                Ok(marker) => {
+                                    String::from_utf8_lossy(&marker).trim() == instance_id
+                                }
+                                Err(QgaError::Guest { .. }) => false,
+                                Err(e) => return Err(e),
+                            });
                         } else {
                             state.last_problem = Some(format!(
                                 "cloud-init reports instance-id {seen:?}, not the seed's {instance_id:?}"

@@ -349,6 +349,7 @@ async fn boot_once(
         seconds_total: secs(total),
         guest_agent_version: agent_state.agent.as_ref().map(|(_, v)| v.clone()),
         cloud_init_instance_id: None,
+        cloud_init_user_data: None,
         cloud_init_source: None,
         expect: s
             .expect
@@ -362,9 +363,11 @@ async fn boot_once(
     if agent_state.cloud_init.is_some() {
         report.cloud_init_instance_id = Some(instance_id.clone());
         report.cloud_init_source = Some("guest_agent".to_owned());
+        report.cloud_init_user_data = agent_state.user_data.or(console_cloud_init.map(|_| true));
     } else if console_cloud_init.is_some() {
         report.cloud_init_instance_id = Some(instance_id.clone());
         report.cloud_init_source = Some("serial-console".to_owned());
+        report.cloud_init_user_data = Some(true);
     }
     match verdict {
         Ok(()) => {
