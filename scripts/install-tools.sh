@@ -85,6 +85,9 @@ install_qemu_system
 apt_install grub-pc-bin grub-common mtools xorriso busybox-static cpio
 bash "$root/test-fixtures/boot/build-fixture.sh" "$tools/boot-fixture"
 
+# sudo: the vyos-vm-images sudo path (names-only --preserve-env, killing a root-owned tree);
+# optional, those tests skip without it
+apt_install sudo || log "sudo not installed: the sudo builder tests will skip"
 # Emulator/test-fixture Python packages (into the same venv).
 pip_install 'gcp-storage-emulator' 'moto[server]' 'cryptography' 'google-crc32c'
 for exe in gcp-storage-emulator moto_server; do
