@@ -290,3 +290,45 @@ fn sigint_during_the_boot_kills_qemu_and_leaves_no_process() {
     }
     assert!(files(&repo).is_empty());
 }
+
+/// With `accelerator = "kvm"` the good fixture either boots under KVM, or — on hosts like this
+/// one, where `/dev/kvm` opens but guests hang right after GRUB — is refused as "the KVM
+/// accelerator looks unusable here" naming `accelerator = "tcg"`, never blamed on the image and
+/// never silently retried (only `auto` with `allow_tcg` falls back). Skipped without `/dev/kvm`.
+#[test]
+fn explicit_kvm_either_boots_or_is_reported_as_an_unusable_accelerator() {
+    if !enabled() {
+        return;
+    }
+    if std::fs::File::open("/dev/kvm").is_err() {
+        eprintln!("skipped: /dev/kvm cannot be opened here");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let repo = d.path().join("repo");
+    let s = spec(
+        "vyos-kvm",
+        "vyos-boot",
+        ISO_TO_DISK,
+        json!({ "accelerator": "kvm" }),
+        true,
+        &repo,
+        &d.path().join("cache"),
+    );
+    let out = cli_apply(d.path(), &s);
+    if out.status.success() {
+        let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(c["verification"]["boot"]["accelerator"], "kvm", "{c:#}");
+        assert_eq!(c["verification"]["boot"]["passed"], true, "{c:#}");
+    } else {
+        assert_refused(
+            &out,
+            &repo,
+            &[
+                "the KVM accelerator looks unusable here",
+                "accelerator = \"tcg\"",
+            ],
+        );
+        assert!(!all(&out).contains("Retried under TCG"), "{}", all(&out));
+    }
+}
