@@ -101,6 +101,11 @@ async fn editing_a_file_in_a_packer_template_subdirectory_forces_a_rebuild() {
     spec.build.method = Some(BuildMethod::Packer);
     spec.build.command = None;
     spec.build.skip_preflight = Some(true);
+    // The stand-in writes a blank disk: nothing to boot.
+    spec.smoke_verify.boot = Some(hyops::engine::spec::BootVerifySpec {
+        enabled: Some(false),
+        ..Default::default()
+    });
     spec.build.packer_template = Some(tpl.clone());
     spec.build
         .environment
@@ -152,6 +157,11 @@ async fn a_new_commit_or_an_uncommitted_edit_in_the_vyos_vm_images_checkout_forc
     spec.build.method = Some(BuildMethod::VyosVmImages);
     spec.build.command = None;
     spec.build.skip_preflight = Some(true);
+    // The stand-in writes a blank disk: nothing to boot.
+    spec.smoke_verify.boot = Some(hyops::engine::spec::BootVerifySpec {
+        enabled: Some(false),
+        ..Default::default()
+    });
     spec.build.vyos_vm_images_dir = Some(checkout.clone());
     spec.build
         .environment
