@@ -60,6 +60,8 @@ fi
 
 # time/curl/hyperfine: the benchmarks (bench/run.sh) measure with them.
 apt_install xorriso qemu-utils packer time curl hyperfine
+# openssh-server/-client: the build-runner tests start a real sshd and connect with the system ssh.
+apt_install openssh-server openssh-client
 # Emulator/test-fixture Python packages (into the same venv).
 pip_install 'gcp-storage-emulator' 'moto[server]' 'cryptography' 'google-crc32c'
 for exe in gcp-storage-emulator moto_server; do

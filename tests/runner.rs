@@ -1,0 +1,493 @@
+//! Builds on a dedicated runner over SSH, against a real `sshd` (Debian openssh-server) started
+//! per test on 127.0.0.1 with its own config, host key and authorized key (`tests/runner/sshd.rs`),
+//! real Terraform 1.0.3 and the operator CLI, the fixture ISO on a loopback HTTP server and the
+//! GCS emulator stack. The runner is this same machine, reached as root over SSH; "runner side"
+//! below means the sshd's sessions and the `remote_dir` it works in.
+//!
+//! Gate: `HYOPS_TEST_SSH=1` (exported by scripts/test.sh); skipped otherwise.
+
+#[path = "common/gcs_stack.rs"]
+mod gcs_stack;
+#[path = "terraform/harness.rs"]
+mod harness;
+#[path = "runner/sshd.rs"]
+mod sshd;
+#[path = "runner/support.rs"]
+mod support;
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use gcs_stack::{GcsStack, BUCKET};
+use harness::{fixture_iso, flat, sha256_hex, text, Workdir, SHA};
+use sshd::Sshd;
+use support::*;
+
+fn stack() -> Option<(&'static GcsStack, MutexGuard<'static, ()>)> {
+    static STACK: OnceLock<Option<GcsStack>> = OnceLock::new();
+    static LOCK: Mutex<()> = Mutex::new(());
+    let s = STACK
+        .get_or_init(|| gcs_stack::available().then(GcsStack::start))
+        .as_ref()?;
+    Some((s, LOCK.lock().unwrap_or_else(|p| p.into_inner())))
+}
+
+fn hcl(s: &str) -> String {
+    serde_json::to_string(s).unwrap()
+}
+
+/// A configuration building on `sshd` with `builder`, publishing to GCS under `prefix` when set.
+/// The credential comes from `sa.json` in the working directory (`file()`), never from an env var.
+fn config(
+    sshd: &Sshd,
+    remote_dir: &Path,
+    host_key: &str,
+    gcs: Option<(&GcsStack, &str)>,
+    key: &str,
+    iso_url: &str,
+    builder: &str,
+) -> String {
+    let (provider_gcs, publish) = match gcs {
+        Some((s, prefix)) => (
+            format!(
+                "  gcs_credentials = file(\"sa.json\")\n  gcs_endpoint = \"{}\"\n",
+                s.base()
+            ),
+            format!(
+                "  publish {{\n    backend = \"gcs\"\n    bucket = \"{BUCKET}\"\n    prefix = \"{prefix}\"\n  }}\n"
+            ),
+        ),
+        None => (String::new(), String::new()),
+    };
+    format!(
+        "provider \"hyops\" {{\n{provider_gcs}{runner}}}\n\n\
+         resource \"hyops_vyos_image\" \"r\" {{\n  artifact_key = \"{key}\"\n  source_iso_url = \
+         \"{iso_url}\"\n  source_iso_sha256 = \"{SHA}\"\n  build {{\n    method = \"command\"\n    \
+         command = {builder}\n  }}\n{publish}}}\n\noutput \"image\" {{\n  value = \
+         hyops_vyos_image.r\n  sensitive = true\n}}\n",
+        runner = sshd.runner_block(remote_dir, host_key),
+        builder = hcl(builder),
+    )
+}
+
+fn workdir(main_tf: &str, gcs: Option<&GcsStack>, log: &Path) -> Workdir {
+    let mut wd = Workdir::bare(&harness::mirror().cli_config);
+    if let Some(s) = gcs {
+        std::fs::write(wd.path().join("sa.json"), s.sa_json()).unwrap();
+    }
+    wd.write_main(main_tf);
+    wd.init();
+    wd.set_env("TF_LOG_PROVIDER", "INFO");
+    wd.set_env("TF_LOG_PATH", log.display().to_string());
+    wd
+}
+
+fn object_of(uri: &str) -> String {
+    uri.strip_prefix(&format!("gs://{BUCKET}/"))
+        .unwrap_or_else(|| panic!("not in the test bucket: {uri}"))
+        .to_owned()
+}
+
+fn spawn_apply(wd: &Workdir) -> std::process::Child {
+    wd.command(&["apply", "-auto-approve", "-no-color", "-input=false"])
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("terraform apply")
+}
+
+fn finish(child: std::process::Child) -> std::process::Output {
+    let out = child.wait_with_output().expect("terraform output");
+    out
+}
+
+#[test]
+fn terraform_apply_builds_on_the_runner_publishes_to_gcs_and_keeps_the_key_off_the_runner() {
+    if !sshd::enabled() {
+        return;
+    }
+    let Some((s, _guard)) = stack() else { return };
+    let sshd = Sshd::start();
+    let iso = IsoServer::start(&fixture_iso());
+    let gate = tempfile::tempdir().unwrap();
+    let remote_dir = sshd.remote_dir("runner");
+    let log = gate.path().join("provider.log");
+    let main_tf = config(
+        &sshd,
+        &remote_dir,
+        &sshd.host_key(),
+        Some((s, "runner/first/")),
+        "vyos-runner",
+        &iso.url(),
+        &gated_builder(gate.path(), true),
+    );
+    let wd = workdir(&main_tf, Some(s), &log);
+    let marker = s.key_marker();
+
+    let connections = sshd.accepted();
+    let child = spawn_apply(&wd);
+    assert!(
+        wait_for(&gate.path().join("started"), Duration::from_secs(240)),
+        "the builder never started on the runner"
+    );
+    // mid-build: the key is in no process environment or argv, and on disk only in the scoped
+    // 0600 file (0700 directory) under remote_dir
+    let procs = procs_containing(&marker);
+    assert!(procs.is_empty(), "key in /proc: {procs:?}");
+    let roots = [
+        remote_dir.clone(),
+        sshd.path().to_path_buf(),
+        PathBuf::from("/tmp"),
+        PathBuf::from("/root/.cache/hybridops"),
+    ];
+    let local_side = [wd.path().to_path_buf()];
+    let hits = files_containing(&roots, &local_side, &marker);
+    assert_eq!(hits.len(), 1, "key on disk: {hits:?}");
+    let secret = &hits[0];
+    assert!(secret.starts_with(remote_dir.join("secrets")), "{secret:?}");
+    assert_eq!(mode(secret), 0o600);
+    assert_eq!(mode(secret.parent().unwrap()), 0o700);
+    std::fs::write(gate.path().join("go"), "").unwrap();
+    let out = finish(child);
+    assert!(out.status.success(), "apply:\n{}", text(&out));
+
+    // afterwards: nowhere at all (logs included), the scoped directory gone
+    let hits = files_containing(&roots, &local_side, &marker);
+    assert!(hits.is_empty(), "key left on disk: {hits:?}");
+    assert!(procs_containing(&marker).is_empty());
+    let leftovers: Vec<_> = std::fs::read_dir(remote_dir.join("secrets"))
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // one multiplexed connection for the whole apply; the ISO fetched once, on the runner
+    assert_eq!(sshd.accepted() - connections, 1, "connections per apply");
+    assert_eq!(iso.gets(), 1);
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log_text.contains("shipping the provider binary"),
+        "{log_text}"
+    );
+    assert!(
+        log_text.contains(&format!("runner root@127.0.0.1:{}: ", sshd.port)),
+        "remote progress lines reach the provider log"
+    );
+    let shipped = shipped_binaries(&remote_dir);
+    assert_eq!(shipped.len(), 1, "{shipped:?}");
+    let shipped_inode = inode(&shipped[0]);
+
+    // outputs equal the stored object; the contract names the runner
+    let img = wd.outputs()["image"]["value"].clone();
+    assert_eq!(img["published"], true);
+    let object = object_of(img["artifact_storage_uri"].as_str().unwrap());
+    let bytes = s.read(&object).expect("published object");
+    assert_eq!(img["artifact_sha256"].as_str().unwrap(), sha256_hex(&bytes));
+    assert_eq!(
+        img["artifact_size_bytes"].as_u64().unwrap(),
+        bytes.len() as u64
+    );
+    let contract: serde_json::Value =
+        serde_json::from_str(img["contract_json"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        contract["build_host"],
+        format!("root@127.0.0.1:{}", sshd.port)
+    );
+    let local_path = img["artifact_local_path"].as_str().unwrap();
+    assert!(
+        Path::new(local_path).starts_with(sshd.runner_cache()),
+        "artifact_local_path {local_path} is the runner's path"
+    );
+    let (code, plan) = wd.plan_code();
+    assert_eq!(code, 0, "no-op plan:\n{plan}");
+
+    // a second apply (new provider process, another artifact): the shipped binary and the
+    // runner's ISO cache are reused
+    let log2 = gate.path().join("provider2.log");
+    let main_tf = config(
+        &sshd,
+        &remote_dir,
+        &sshd.host_key(),
+        Some((s, "runner/second/")),
+        "vyos-runner-two",
+        &iso.url(),
+        &gated_builder(gate.path(), false),
+    );
+    let wd2 = workdir(&main_tf, Some(s), &log2);
+    let out = wd2.apply();
+    assert!(out.status.success(), "second apply:\n{}", text(&out));
+    assert_eq!(
+        iso.gets(),
+        1,
+        "the runner's ISO cache served the second apply"
+    );
+    let again = shipped_binaries(&remote_dir);
+    assert_eq!(again, shipped);
+    assert_eq!(inode(&again[0]), shipped_inode, "binary not uploaded again");
+    let log2_text = std::fs::read_to_string(&log2).unwrap();
+    assert!(log2_text.contains("already holds this provider binary"));
+    assert!(!log2_text.contains("shipping the provider binary"));
+}
+
+#[test]
+fn unpublished_build_stays_on_the_runner_and_refresh_checks_it_over_ssh() {
+    if !sshd::enabled() {
+        return;
+    }
+    let sshd = Sshd::start();
+    let iso = IsoServer::start(&fixture_iso());
+    let gate = tempfile::tempdir().unwrap();
+    let remote_dir = sshd.remote_dir("runner");
+    let log = gate.path().join("provider.log");
+    let main_tf = config(
+        &sshd,
+        &remote_dir,
+        &sshd.host_key(),
+        None,
+        "vyos-local",
+        &iso.url(),
+        &gated_builder(gate.path(), false),
+    );
+    let wd = workdir(&main_tf, None, &log);
+    let out = wd.apply();
+    assert!(out.status.success(), "apply:\n{}", text(&out));
+    let img = wd.outputs()["image"]["value"].clone();
+    assert_eq!(img["published"], false);
+    let local_path = PathBuf::from(img["artifact_local_path"].as_str().unwrap());
+    assert!(
+        local_path.starts_with(sshd.runner_cache()),
+        "{local_path:?}"
+    );
+    let bytes = std::fs::read(&local_path).expect("artifact on the runner");
+    assert_eq!(img["artifact_sha256"].as_str().unwrap(), sha256_hex(&bytes));
+    let contract: serde_json::Value =
+        serde_json::from_str(img["contract_json"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        contract["build_host"],
+        format!("root@127.0.0.1:{}", sshd.port)
+    );
+    let (code, plan) = wd.plan_code();
+    assert_eq!(code, 0, "no-op plan:\n{plan}");
+
+    // the runner-local file disappears: refresh (over SSH) drops the instance, plan recreates it
+    std::fs::remove_file(&local_path).unwrap();
+    let before = sshd.accepted();
+    let (code, plan) = wd.plan_code();
+    assert_eq!(code, 2, "{plan}");
+    assert!(plan.contains("gone or changed"), "{plan}");
+    assert_eq!(sshd.accepted() - before, 1, "refresh used one connection");
+}
+
+#[test]
+fn wrong_host_key_is_refused_naming_host_and_fingerprint_and_nothing_runs() {
+    if !sshd::enabled() {
+        return;
+    }
+    let sshd = Sshd::start();
+    let other = sshd.path().join("other_host_key");
+    sshd::keygen(&other);
+    let wrong = std::fs::read_to_string(other.with_extension("pub")).unwrap();
+    let wrong: String = wrong
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let remote_dir = sshd.remote_dir("runner");
+    let gate = tempfile::tempdir().unwrap();
+    let main_tf = config(
+        &sshd,
+        &remote_dir,
+        &wrong,
+        None,
+        "vyos-refused",
+        "http://127.0.0.1:9/vyos.iso",
+        &gated_builder(gate.path(), false),
+    );
+    let wd = workdir(&main_tf, None, &gate.path().join("provider.log"));
+    let out = wd.apply();
+    assert!(!out.status.success(), "{}", text(&out));
+    let msg = flat(&out);
+    assert!(msg.contains("Build runner host key refused"), "{msg}");
+    assert!(
+        msg.contains(&sshd.host_fingerprint()),
+        "names the fingerprint: {msg}"
+    );
+    assert!(
+        msg.contains(&format!("127.0.0.1:{}", sshd.port)),
+        "names the host: {msg}"
+    );
+    assert_eq!(sshd.accepted(), 0, "no session was opened");
+    assert!(!remote_dir.exists(), "nothing ran on the runner");
+    assert!(!gate.path().join("started").exists());
+}
+
+#[test]
+fn cancel_mid_build_leaves_no_build_process_on_the_runner_and_no_credential() {
+    if !sshd::enabled() {
+        return;
+    }
+    let Some((s, _guard)) = stack() else { return };
+    let sshd = Sshd::start();
+    let iso = IsoServer::start(&fixture_iso());
+    let gate = tempfile::tempdir().unwrap();
+    let remote_dir = sshd.remote_dir("runner");
+    let main_tf = config(
+        &sshd,
+        &remote_dir,
+        &sshd.host_key(),
+        Some((s, "runner/cancel/")),
+        "vyos-cancel",
+        &iso.url(),
+        &gated_builder(gate.path(), true),
+    );
+    let wd = workdir(&main_tf, Some(s), &gate.path().join("provider.log"));
+    let child = spawn_apply(&wd);
+    assert!(
+        wait_for(&gate.path().join("started"), Duration::from_secs(240)),
+        "the builder never started on the runner"
+    );
+    let gate_str = gate.path().display().to_string();
+    let remote_str = remote_dir.display().to_string();
+    assert!(!procs_containing(&gate_str).is_empty(), "the build runs");
+    // Ctrl-C: Terraform sends Stop to the provider
+    // SAFETY: signalling the terraform process this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = finish(child);
+    assert!(!out.status.success(), "{}", text(&out));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left: Vec<_> = procs_containing(&gate_str)
+            .into_iter()
+            .chain(procs_containing(&remote_str))
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "build processes left: {left:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(remote_dir.join("secrets"))
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "credential left: {leftovers:?}");
+    assert!(s.list("runner/cancel/").is_empty(), "nothing published");
+}
+
+fn cli(env: &[(String, String)], spec: &Path) -> (std::process::Output, Duration) {
+    let started = Instant::now();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_terraform-provider-hyops"));
+    c.args(["image", "apply", "--config"]).arg(spec);
+    for k in [
+        "HYOPS_VYOS_GCS_SA_JSON",
+        "HYOPS_VYOS_GCS_SA_JSON_FILE",
+        "HYOPS_GCS_ENDPOINT",
+    ] {
+        c.env_remove(k);
+    }
+    c.envs(env.iter().map(|(k, v)| (k, v)));
+    let out = c.stdin(Stdio::null()).output().expect("run the CLI");
+    (out, started.elapsed())
+}
+
+#[test]
+fn operator_cli_builds_on_the_runner_from_the_environment() {
+    if !sshd::enabled() {
+        return;
+    }
+    let Some((s, _guard)) = stack() else { return };
+    let sshd = Sshd::start();
+    let iso = IsoServer::start(&fixture_iso());
+    let gate = tempfile::tempdir().unwrap();
+    let remote_dir = sshd.remote_dir("runner");
+    let sa = gate.path().join("sa.json");
+    std::fs::write(&sa, s.sa_json()).unwrap();
+    let spec = gate.path().join("spec.json");
+    let json = serde_json::json!({
+        "artifact_key": "vyos-cli",
+        "source_iso_url": iso.url(),
+        "source_iso_sha256": SHA,
+        "build": {"method": "command", "command": gated_builder(gate.path(), false)},
+        "publish": {"backend": "gcs", "bucket": BUCKET, "prefix": "runner/cli/"},
+        "provider": {"gcs_endpoint": s.base(), "gcs_credentials_file": sa},
+    });
+    std::fs::write(&spec, json.to_string()).unwrap();
+    let (out, _) = cli(&sshd.runner_env(&remote_dir), &spec);
+    assert!(out.status.success(), "{}", text(&out));
+    let contract: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        contract["build_host"],
+        format!("root@127.0.0.1:{}", sshd.port)
+    );
+    let bytes = s
+        .read(&object_of(
+            contract["artifact_storage_uri"].as_str().unwrap(),
+        ))
+        .expect("published object");
+    assert_eq!(
+        contract["artifact_sha256"].as_str().unwrap(),
+        sha256_hex(&bytes)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("[fetch]"),
+        "remote progress streamed: {stderr}"
+    );
+    assert_eq!(iso.gets(), 1);
+    assert_eq!(shipped_binaries(&remote_dir).len(), 1);
+    assert!(gate.path().join("started").exists());
+}
+
+#[test]
+fn unreachable_runner_fails_at_connect_timeout_with_a_connect_error() {
+    if !sshd::enabled() {
+        return;
+    }
+    // accepts TCP (kernel backlog) but never speaks SSH
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("id");
+    sshd::keygen(&key);
+    let host_key = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let spec = dir.path().join("spec.json");
+    std::fs::write(
+        &spec,
+        serde_json::json!({
+            "artifact_key": "vyos-unreachable",
+            "source_iso_url": "http://127.0.0.1:9/vyos.iso",
+            "source_iso_sha256": SHA,
+            "build": {"method": "command", "command": "true"},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let env: Vec<(String, String)> = [
+        ("HOST", "127.0.0.1".to_owned()),
+        ("PORT", port.to_string()),
+        ("IDENTITY_FILE", key.display().to_string()),
+        ("HOST_KEY", host_key.trim().to_owned()),
+        (
+            "REMOTE_DIR",
+            dir.path().join("runner").display().to_string(),
+        ),
+        ("CONNECT_TIMEOUT", "2s".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (format!("HYOPS_VYOS_BUILD_RUNNER_{k}"), v))
+    .collect();
+    let (out, took) = cli(&env, &spec);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot connect to build runner"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("timed out"), "{stderr}");
+    // generous bound, not a speed assertion: it gave up instead of hanging
+    assert!(took < Duration::from_secs(120), "{took:?}");
+    drop(silent);
+}
