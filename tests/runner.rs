@@ -91,19 +91,56 @@ fn object_of(uri: &str) -> String {
         .to_owned()
 }
 
-fn spawn_apply(wd: &Workdir) -> std::process::Child {
-    wd.command(&["apply", "-auto-approve", "-no-color", "-input=false"])
-        .process_group(0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("terraform apply")
+/// A background `terraform apply`, its process group killed if the test fails first.
+struct Apply(Option<std::process::Child>);
+
+impl Apply {
+    fn pgid(&self) -> i32 {
+        self.0.as_ref().map(|c| c.id() as i32).unwrap_or(0)
+    }
 }
 
-fn finish(child: std::process::Child) -> std::process::Output {
-    let out = child.wait_with_output().expect("terraform output");
-    out
+impl Drop for Apply {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            // SAFETY: killing the process group of the terraform child this test started.
+            unsafe { libc::killpg(c.id() as i32, libc::SIGKILL) };
+            let _ = c.wait();
+        }
+    }
+}
+
+fn spawn_apply(wd: &Workdir) -> Apply {
+    Apply(Some(
+        wd.command(&["apply", "-auto-approve", "-no-color", "-input=false"])
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("terraform apply"),
+    ))
+}
+
+/// Waits for the apply (bounded by the harness limit) and returns its output.
+fn finish(mut apply: Apply) -> std::process::Output {
+    let child = apply.0.take().expect("running apply");
+    let pgid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(harness::COMMAND_LIMIT) {
+        Ok(out) => out.expect("terraform output"),
+        Err(_) => {
+            // SAFETY: killing the process group of the terraform child this test started.
+            unsafe { libc::killpg(pgid, libc::SIGKILL) };
+            panic!(
+                "terraform apply did not finish within {:?}",
+                harness::COMMAND_LIMIT
+            );
+        }
+    }
 }
 
 #[test]
@@ -353,9 +390,10 @@ fn cancel_mid_build_leaves_no_build_process_on_the_runner_and_no_credential() {
     let gate_str = gate.path().display().to_string();
     let remote_str = remote_dir.display().to_string();
     assert!(!procs_containing(&gate_str).is_empty(), "the build runs");
-    // Ctrl-C: Terraform sends Stop to the provider
-    // SAFETY: signalling the terraform process this test started.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    // Ctrl-C signals the foreground group (terraform, its PyPI wrapper, the provider, which
+    // ignores SIGINT): Terraform sends Stop to the provider
+    // SAFETY: signalling the process group of the terraform child this test started.
+    assert_eq!(unsafe { libc::killpg(child.pgid(), libc::SIGINT) }, 0);
     let out = finish(child);
     assert!(!out.status.success(), "{}", text(&out));
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -154,6 +154,8 @@ pub fn files_containing(roots: &[PathBuf], exclude: &[PathBuf], needle: &str) ->
             }
         }
     }
+    hits.sort();
+    hits.dedup();
     hits
 }
 
