@@ -348,6 +348,7 @@ fn wrong_host_key_is_refused_naming_host_and_fingerprint_and_nothing_runs() {
     let out = wd.apply();
     assert!(!out.status.success(), "{}", text(&out));
     let msg = flat(&out);
+    eprintln!("diagnostic: {msg}");
     assert!(msg.contains("Build runner host key refused"), "{msg}");
     assert!(
         msg.contains(&sshd.host_fingerprint()),
@@ -528,4 +529,37 @@ fn unreachable_runner_fails_at_connect_timeout_with_a_connect_error() {
     // generous bound, not a speed assertion: it gave up instead of hanging
     assert!(took < Duration::from_secs(120), "{took:?}");
     drop(silent);
+}
+
+#[test]
+fn failed_remote_build_returns_the_build_log_tail() {
+    if !sshd::enabled() {
+        return;
+    }
+    let sshd = Sshd::start();
+    let iso = IsoServer::start(&fixture_iso());
+    let dir = tempfile::tempdir().unwrap();
+    let remote_dir = sshd.remote_dir("runner");
+    let spec = dir.path().join("spec.json");
+    std::fs::write(
+        &spec,
+        serde_json::json!({
+            "artifact_key": "vyos-broken",
+            "source_iso_url": iso.url(),
+            "source_iso_sha256": SHA,
+            "build": {"method": "command", "command": "echo 'builder says: disk exploded'; exit 3"},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let (out, _) = cli(&sshd.runner_env(&remote_dir), &spec);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("CLI stderr:\n{stderr}");
+    let error = stderr
+        .split_once("error: the build on runner")
+        .map(|(_, e)| e)
+        .unwrap_or_else(|| panic!("no runner failure: {stderr}"));
+    assert!(error.contains("builder says: disk exploded"), "{stderr}");
+    assert!(out.stdout.is_empty(), "no contract on failure");
 }

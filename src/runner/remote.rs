@@ -9,7 +9,7 @@ pub(crate) fn quote(s: &str) -> String {
 /// `remote_dir` as an sh word: `~/x` becomes `"$HOME"/'x'`, anything else is quoted.
 pub(crate) fn dir_word(remote_dir: &str) -> String {
     match remote_dir.strip_prefix("~/") {
-        Some(rest) if rest.is_empty() => "\"$HOME\"".to_owned(),
+        Some("") => "\"$HOME\"".to_owned(),
         Some(rest) => format!("\"$HOME\"/{}", quote(rest)),
         None if remote_dir == "~" => "\"$HOME\"".to_owned(),
         None => quote(remote_dir),
