@@ -563,3 +563,44 @@ fn failed_remote_build_returns_the_build_log_tail() {
     assert!(error.contains("builder says: disk exploded"), "{stderr}");
     assert!(out.stdout.is_empty(), "no contract on failure");
 }
+
+#[test]
+fn concurrent_applies_share_the_runner_iso_cache() {
+    if !sshd::enabled() {
+        return;
+    }
+    let sshd = Sshd::start();
+    let iso = IsoServer::start(&fixture_iso());
+    let dir = tempfile::tempdir().unwrap();
+    let remote_dir = sshd.remote_dir("runner");
+    let env = sshd.runner_env(&remote_dir);
+    let runs: Vec<_> = ["vyos-par-a", "vyos-par-b"]
+        .into_iter()
+        .map(|key| {
+            let spec = dir.path().join(format!("{key}.json"));
+            std::fs::write(
+                &spec,
+                serde_json::json!({
+                    "artifact_key": key,
+                    "source_iso_url": iso.url(),
+                    "source_iso_sha256": SHA,
+                    "build": {"method": "command", "command": gated_builder(dir.path(), false)},
+                })
+                .to_string(),
+            )
+            .unwrap();
+            let env = env.clone();
+            std::thread::spawn(move || cli(&env, &spec).0)
+        })
+        .collect();
+    for r in runs {
+        let out = r.join().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    assert_eq!(
+        iso.gets(),
+        1,
+        "one download, shared under the runner's cache lock"
+    );
+    assert_eq!(shipped_binaries(&remote_dir).len(), 1);
+}
