@@ -15,6 +15,8 @@ export HYOPS_TEST_TERRAFORM="$root/.tools/bin/terraform"
 export HYOPS_TEST_GCS=1 HYOPS_TEST_S3=1 HYOPS_TEST_AZURE=1
 # The build-runner suite (tests/runner.rs) starts a real sshd on 127.0.0.1 (needs root, openssh-server).
 export HYOPS_TEST_SSH=1
+# Boot verification under real qemu-system-x86_64 (TCG) with the fixture install-tools.sh built.
+export HYOPS_TEST_BOOT=1
 
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check

@@ -74,6 +74,7 @@ pub(super) fn local_contract(
         manifest_url: String::new(),
         artifacts,
         build_host: String::new(),
+        verification: None,
     }
 }
 
@@ -142,6 +143,7 @@ pub(super) async fn publish_step(
             sha256: record.source_iso_sha256.clone(),
         },
         notes: spec.notes.clone(),
+        verification: local_contract.verification.clone(),
     };
     progress.message(
         Stage::Publish,

@@ -233,6 +233,7 @@ async fn from_state(
         manifest_url: String::new(),
         artifacts,
         build_host: String::new(),
+        verification: None,
     };
     Ok((contract, None))
 }

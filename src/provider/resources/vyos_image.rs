@@ -309,6 +309,7 @@ mod tests {
             manifest_url: "gs://b/vyos/manifest.json".into(),
             artifacts,
             build_host: String::new(),
+            verification: None,
         }
     }
 
