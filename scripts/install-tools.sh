@@ -65,6 +65,8 @@ fi
 apt_install xorriso qemu-utils packer time curl hyperfine
 # git: the build-cache tests make a real vyos-vm-images checkout (and the fingerprint asks git).
 apt_install git
+# openssh-server/-client: the build-runner tests start a real sshd and connect with the system ssh.
+apt_install openssh-server openssh-client
 # Boot verification (issue #10): QEMU and what the bootable fixture is made of.
 install_qemu_system() {
   if dpkg -s qemu-system-x86 >/dev/null 2>&1 && command -v qemu-img >/dev/null; then
