@@ -9,6 +9,8 @@
 mod file_backend;
 #[path = "publish/gcs.rs"]
 mod gcs;
+#[path = "publish/gcs_faults.rs"]
+mod gcs_faults;
 #[path = "common/gcs_stack.rs"]
 mod gcs_stack_common;
 #[path = "publish/hyops_state.rs"]

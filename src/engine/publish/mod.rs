@@ -31,6 +31,19 @@ pub use retry::RetryConfig;
 pub use store::{PutOutcome, RemoteObject, Store, UploadSource};
 pub use target::{PublishTarget, StoreSettings};
 
+/// The first `limit` bytes of a response body at most (for error messages); read errors end it.
+pub(crate) async fn read_prefix(mut resp: reqwest::Response, limit: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Ok(Some(bytes)) = resp.chunk().await {
+        let room = (limit as usize).saturating_sub(out.len());
+        out.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        if out.len() as u64 >= limit {
+            break;
+        }
+    }
+    out
+}
+
 /// Reads a response body up to `limit` bytes, refusing larger ones.
 pub(crate) async fn read_limited(
     mut resp: reqwest::Response,

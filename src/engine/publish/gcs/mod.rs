@@ -1,13 +1,15 @@
 //! Google Cloud Storage through the JSON API on reqwest (not object_store, whose GCS backend
 //! speaks the XML API and exposes no md5/crc32c).
 //!
-//! Uploads are resumable sessions streamed from disk in chunks (multiples of 256 KiB), resumed from
-//! the server's `Range` after a cut, created with `ifGenerationMatch=0` so an existing object is
+//! Uploads are resumable sessions streamed from disk in one request (or in chunks of a multiple of
+//! 256 KiB when `publish.chunk_size_mib` asks for it), resumed from the server's `Range` after a
+//! cut, created with `ifGenerationMatch=0` so an existing object is
 //! never overwritten, with crc32c (and md5 when known) declared up front so the server refuses
 //! corrupt data. Costly caveats: an abandoned resumable session holds no billable object but does
 //! count against the session limit for a week; the session URI grants upload access without a
 //! token, so it is never logged or put into an error.
 
+mod body;
 mod builder;
 mod error;
 mod token;
@@ -23,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 pub(crate) use builder::require_secure;
 pub use builder::{
-    GcsBuilder, CHUNK_GRANULARITY, DEFAULT_CHUNK_SIZE, DEFAULT_ENDPOINT, ENV_GCS_ENDPOINT,
+    GcsBuilder, CHUNK_GRANULARITY, DEFAULT_ENDPOINT, DEFAULT_STALL_TIMEOUT, ENV_GCS_ENDPOINT,
 };
 pub(crate) use error::describe;
 
@@ -41,7 +43,9 @@ pub struct GcsStore {
     bucket: String,
     endpoint: String,
     public_base_url: Option<String>,
-    chunk_size: u64,
+    /// `None`: the whole rest of the object in one request
+    chunk_size: Option<u64>,
+    stall_timeout: Duration,
     retry: RetryConfig,
     http: reqwest::Client,
     tokens: Arc<TokenCache>,
@@ -90,10 +94,27 @@ impl ObjectResource {
     }
 }
 
-/// The `message` of a JSON-API error body, else the status text.
+/// Largest object-resource answer read into memory.
+const OBJECT_LIMIT: u64 = 1024 * 1024;
+/// Largest error body read into memory (the rest is not read).
+const ERROR_LIMIT: u64 = 64 * 1024;
+
+/// A JSON answer read with a size limit.
+async fn read_json<T: serde::de::DeserializeOwned>(
+    resp: Response,
+    limit: u64,
+    store: &str,
+) -> Result<T, String> {
+    let bytes = super::read_limited(resp, limit, store, "answer")
+        .await
+        .map_err(|e| e.to_string())?;
+    serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+}
+
+/// The `message` of a JSON-API error body, else the start of the body, else the status text.
 async fn error_message(resp: Response) -> String {
     let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&super::read_prefix(resp, ERROR_LIMIT).await).into_owned();
     let msg = serde_json::from_str::<serde_json::Value>(&text)
         .ok()
         .and_then(|v| {
@@ -196,10 +217,12 @@ impl GcsStore {
         match resp.status() {
             StatusCode::NOT_FOUND => Ok(None),
             s if s.is_success() => {
-                let obj: ObjectResource = resp.json().await.map_err(|e| PublishError::Refused {
-                    store: self.label.clone(),
-                    detail: format!("unreadable object metadata for {name}: {}", describe(e)),
-                })?;
+                let obj: ObjectResource = read_json(resp, OBJECT_LIMIT, &self.label)
+                    .await
+                    .map_err(|e| PublishError::Refused {
+                        store: self.label.clone(),
+                        detail: format!("unreadable object metadata for {name}: {e}"),
+                    })?;
                 Ok(Some(obj.into_remote()))
             }
             _ => Err(PublishError::Refused {
