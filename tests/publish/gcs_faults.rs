@@ -356,3 +356,20 @@ async fn gcs_explicit_chunks_still_resume_after_a_cut() {
     .await
     .expect("test timed out");
 }
+
+#[tokio::test]
+async fn gcs_huge_token_lifetime_is_clamped_not_overflowed() {
+    let Some(stack) = GcsStack::start().await else {
+        return;
+    };
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        stack
+            .control(serde_json::json!({"token_ttl": 1_000_000_000_000_000u64}))
+            .await;
+        let r = run(&stack, "ttl/", 300_000, None, |_| {}).await;
+        r.assert_stored();
+        assert_eq!(r.stats["token_ok"], 1, "{}", r.stats);
+    })
+    .await
+    .expect("test timed out");
+}
