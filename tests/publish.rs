@@ -17,6 +17,8 @@ mod gcs_stack_common;
 mod hyops_state_files;
 #[path = "publish/object_stores.rs"]
 mod object_stores;
+#[path = "publish/s3_faults.rs"]
+mod s3_faults;
 #[path = "publish/secrets.rs"]
 mod secrets;
 #[path = "publish/support.rs"]

@@ -133,6 +133,7 @@ impl AzureBuilder {
             uri_base: format!("az://{account}/{container}"),
             public_base,
             part_size: self.part_size.unwrap_or(DEFAULT_PART_SIZE),
+            probe: None,
         }))
     }
 }

@@ -90,6 +90,8 @@ impl ObjectResource {
             sha256: self.metadata.and_then(|m| m.get("sha256").cloned()),
             etag: self.etag,
             generation: self.generation,
+            store_checksum: None,
+            sha256_is_claim: true,
         }
     }
 }
