@@ -17,17 +17,15 @@ pub mod gcs;
 pub mod layout;
 mod objstore;
 mod remote;
-mod retry;
 pub mod s3;
 mod store;
 mod target;
 
+pub use crate::engine::net::redact_url;
+pub use crate::engine::net::RetryConfig;
 pub use error::PublishError;
 pub use flow::{publish, LocalFile, ManifestMeta, PublishedFile, PublishedSet};
-pub use remote::{
-    delete_published, fetch_manifest, redact_url, store_for_uri, verify_published, Verification,
-};
-pub use retry::RetryConfig;
+pub use remote::{delete_published, fetch_manifest, store_for_uri, verify_published, Verification};
 pub use store::{PutOutcome, RemoteObject, Store, UploadSource};
 pub use target::{PublishTarget, StoreSettings};
 

@@ -31,9 +31,9 @@ pub(crate) use error::describe;
 
 use self::token::TokenCache;
 use super::layout::{encode_segments, encode_whole};
-use super::retry::{is_retryable_status, sleep_or_cancel};
 use super::store::{existing_outcome, PutOutcome, RemoteObject, Store, UploadSource};
 use super::{PublishError, RetryConfig};
+use crate::engine::net::retry::{is_retryable_status, sleep_or_cancel, Attempts};
 use crate::engine::spec::Backend;
 
 /// A GCS bucket.
@@ -147,17 +147,20 @@ impl GcsStore {
         cancel: &CancellationToken,
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<Response, PublishError> {
-        let mut attempt = 0u32;
+        let mut attempts = Attempts::new(self.retry);
         let mut reauthed = false;
         loop {
-            attempt += 1;
+            let attempt = attempts.count() + 1;
             let token = match self.tokens.token().await {
                 Ok(t) => t,
-                Err(e) if e.is_transient() && attempt < self.retry.max_attempts => {
-                    tracing::debug!(store = %self.label, attempt, error = %e, "token request failed; retrying");
-                    sleep_or_cancel(self.retry.backoff(attempt), cancel).await?;
-                    continue;
-                }
+                Err(e) if e.is_transient() => match attempts.failed(None) {
+                    Some(delay) => {
+                        tracing::debug!(store = %self.label, attempt, error = %e, "token request failed; retrying");
+                        sleep_or_cancel(delay, cancel).await?;
+                        continue;
+                    }
+                    None => return Err(e.into_publish(&self.label, attempt)),
+                },
                 Err(e) => return Err(e.into_publish(&self.label, attempt)),
             };
             let req = build(&self.http).bearer_auth(token.expose_secret());
@@ -193,15 +196,15 @@ impl GcsStore {
                     })
                 }
             };
-            if attempt >= self.retry.max_attempts {
+            let Some(delay) = attempts.failed(None) else {
                 return Err(PublishError::Transient {
                     store: self.label.clone(),
                     attempts: attempt,
                     detail: failure,
                 });
-            }
+            };
             tracing::debug!(store = %self.label, attempt, failure = %failure, "retrying");
-            sleep_or_cancel(self.retry.backoff(attempt), cancel).await?;
+            sleep_or_cancel(delay, cancel).await?;
         }
     }
 

@@ -19,8 +19,8 @@ use tokio_util::sync::CancellationToken;
 use super::body::{file_range, Progress};
 use super::{describe, error_message, GcsStore, ObjectResource, OBJECT_LIMIT};
 use crate::engine::credentials::SecretString;
+use crate::engine::net::retry::{is_retryable_status, sleep_or_cancel, Attempts};
 use crate::engine::publish::layout::encode_whole;
-use crate::engine::publish::retry::{is_retryable_status, sleep_or_cancel};
 use crate::engine::publish::store::{created_outcome, existing_outcome, PutOutcome, UploadSource};
 use crate::engine::publish::PublishError;
 
@@ -215,7 +215,7 @@ impl GcsStore {
     ) -> Result<SessionEnd, PublishError> {
         let total = src.size;
         let mut offset = 0u64;
-        let mut failures = 0u32;
+        let mut attempts = Attempts::new(self.retry);
         let mut known = true;
         loop {
             if cancel.is_cancelled() {
@@ -240,7 +240,7 @@ impl GcsStore {
                     continue;
                 }
                 Ok(Progressed::Offset(next)) if next > offset => {
-                    failures = 0;
+                    attempts.reset();
                     offset = next;
                     tracing::trace!(store = %self.label, offset, total, "data accepted");
                     continue;
@@ -255,16 +255,15 @@ impl GcsStore {
                     detail
                 }
             };
-            failures += 1;
-            if failures >= self.retry.max_attempts {
+            let Some(delay) = attempts.failed(None) else {
                 return Err(PublishError::Transient {
                     store: self.label.clone(),
-                    attempts: failures,
+                    attempts: attempts.count(),
                     detail: failure,
                 });
-            }
-            tracing::debug!(store = %self.label, offset, failures, failure = %failure, "upload request failed; backing off");
-            sleep_or_cancel(self.retry.backoff(failures), cancel).await?;
+            };
+            tracing::debug!(store = %self.label, offset, failures = attempts.count(), failure = %failure, "upload request failed; backing off");
+            sleep_or_cancel(delay, cancel).await?;
         }
     }
 
