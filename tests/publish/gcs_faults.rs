@@ -373,3 +373,34 @@ async fn gcs_huge_token_lifetime_is_clamped_not_overflowed() {
     .await
     .expect("test timed out");
 }
+
+#[tokio::test]
+async fn gcs_publish_chunk_size_mib_sends_explicit_chunks_and_is_range_checked() {
+    let Some(stack) = GcsStack::start().await else {
+        return;
+    };
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let mut spec = stack.spec("mib/");
+        spec.chunk_size_mib = Some(0);
+        let err = PublishTarget::resolve(&spec, &stack.settings(), None).unwrap_err();
+        assert!(err.to_string().contains("chunk_size_mib"), "{err}");
+        spec.chunk_size_mib = Some(1);
+        let target = PublishTarget::resolve(&spec, &stack.settings(), None).unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let file = make_file(work.path(), "m.qcow2", "qcow2", 3 * MIB + 5, 5);
+        stack.control(serde_json::json!({"reset": true})).await;
+        publish(
+            &target,
+            std::slice::from_ref(&file),
+            &meta("1"),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        // four 1 MiB-or-less requests for the image, one for the manifest
+        assert_eq!(stack.stat("data_requests").await, 5);
+        assert_eq!(stack.stat("status_queries").await, 0);
+    })
+    .await
+    .expect("test timed out");
+}
