@@ -7,12 +7,62 @@ use crate::support::*;
 const MIB: usize = 1024 * 1024;
 const BUCKET_S3: &str = "hyops-s3-faults";
 
+/// The recording, fault-injecting proxy in front of an emulator on `upstream`.
+pub(crate) struct FaultProxy {
+    _child: tokio::process::Child,
+    _stdin: tokio::process::ChildStdin,
+    pub(crate) url: String,
+}
+
+impl FaultProxy {
+    pub(crate) async fn start(upstream: u16) -> FaultProxy {
+        let mut child = tokio::process::Command::new("python3")
+            .arg(fixtures().join("proxy/fault_proxy.py"))
+            .args(["--upstream", &upstream.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("proxy did not start")
+            .unwrap()
+            .expect("proxy printed nothing");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        FaultProxy {
+            _child: child,
+            _stdin: stdin,
+            url: format!("http://127.0.0.1:{}", v["port"]),
+        }
+    }
+
+    pub(crate) async fn control(&self, v: serde_json::Value) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/__control", self.url))
+            .json(&v)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+
+    pub(crate) async fn stats(&self) -> serde_json::Value {
+        reqwest::get(format!("{}/__stats", self.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
 struct S3Stack {
     _moto: tokio::process::Child,
-    _proxy: tokio::process::Child,
-    _stdin: tokio::process::ChildStdin,
+    proxy: FaultProxy,
     moto: String,
-    proxy: String,
 }
 
 impl S3Stack {
@@ -32,22 +82,7 @@ impl S3Stack {
             .spawn()
             .unwrap();
         wait_for_port(port).await;
-        let mut proxy = tokio::process::Command::new("python3")
-            .arg(fixtures().join("proxy/fault_proxy.py"))
-            .args(["--upstream", &port.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let stdin = proxy.stdin.take().unwrap();
-        let mut lines = BufReader::new(proxy.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .expect("proxy did not start")
-            .unwrap()
-            .expect("proxy printed nothing");
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let proxy = FaultProxy::start(port).await;
         let moto_url = format!("http://127.0.0.1:{port}");
         let r = reqwest::Client::new()
             .put(format!("{moto_url}/{BUCKET_S3}"))
@@ -57,16 +92,14 @@ impl S3Stack {
         assert!(r.status().is_success(), "create bucket: {}", r.status());
         Some(S3Stack {
             _moto: moto,
-            _proxy: proxy,
-            _stdin: stdin,
+            proxy,
             moto: moto_url,
-            proxy: format!("http://127.0.0.1:{}", v["port"]),
         })
     }
 
     fn target(&self, prefix: &str) -> PublishTarget {
         let settings = StoreSettings {
-            s3_endpoint: Some(self.proxy.clone()),
+            s3_endpoint: Some(self.proxy.url.clone()),
             s3_region: Some("us-east-1".into()),
             s3_access_key: Some(("testing".into(), SecretString::from("testing"))),
             part_size: Some(5 * MIB),
@@ -82,22 +115,11 @@ impl S3Stack {
     }
 
     async fn control(&self, v: serde_json::Value) {
-        let r = reqwest::Client::new()
-            .post(format!("{}/__control", self.proxy))
-            .json(&v)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success());
+        self.proxy.control(v).await
     }
 
     async fn stats(&self) -> serde_json::Value {
-        reqwest::get(format!("{}/__stats", self.proxy))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.proxy.stats().await
     }
 
     /// Bytes of an object straight from moto; `None` when absent.

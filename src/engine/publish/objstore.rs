@@ -11,8 +11,9 @@
 //! store refuses a body that does not match), and the completed object's checksum is read back
 //! from the store (`x-amz-checksum-mode: ENABLED` on a presigned HEAD) and compared with the local
 //! full-object or composite (per-part) SHA-256; a mismatch deletes the object and claims nothing.
-//! Azure gets no per-block MD5 (object_store cannot add Content-MD5 under its SharedKey
-//! signature), so its `remote_checksum` stays empty with a warning. An interrupted multipart
+//! Azure with a shared key uploads through `azure::AzureBlocks` (per-block Content-MD5, blob MD5
+//! read back); with other credentials object_store cannot add Content-MD5 under its signature, so
+//! `remote_checksum` stays empty with a warning. An interrupted multipart
 //! upload is aborted; one left behind by a killed process keeps billing for its parts until a
 //! bucket lifecycle rule removes it. Parts are uploaded `MAX_CONCURRENCY` at a time and are
 //! buffered in memory: about `part_size * (MAX_CONCURRENCY + 1)` (256 MiB with the defaults).
@@ -159,6 +160,8 @@ pub(crate) struct ObjStore {
     pub(crate) part_size: usize,
     /// S3: reads back the store's own checksum of a completed object
     pub(crate) probe: Option<ChecksumProbe>,
+    /// Azure with a shared key: block uploads with Content-MD5, and the blob's MD5 read back
+    pub(crate) azure: Option<super::azure::AzureBlocks>,
 }
 
 impl ObjStore {
@@ -225,11 +228,15 @@ impl ObjStore {
                     },
                     None => None,
                 };
+                let md5 = match &self.azure {
+                    Some(a) => a.content_md5(name).await?,
+                    None => None,
+                };
                 Ok(Some(RemoteObject {
                     name: name.to_owned(),
                     size: r.meta.size,
                     crc32c: None,
-                    md5: None,
+                    md5,
                     sha256,
                     etag: r.meta.e_tag.clone(),
                     generation: r.meta.version.clone(),
@@ -431,6 +438,26 @@ impl Store for ObjStore {
     ) -> Result<PutOutcome, PublishError> {
         if let Some(existing) = self.head_inner(name).await? {
             return existing_outcome(&self.label, name, existing, src);
+        }
+        if let Some(blocks) = &self.azure {
+            let (commit, md5) = blocks.upload(name, src, self.part_size, cancel).await?;
+            let remote = self
+                .head_inner(name)
+                .await?
+                .ok_or_else(|| PublishError::Transient {
+                    store: self.label.clone(),
+                    attempts: 1,
+                    detail: format!("{name} is not visible after upload"),
+                })?;
+            // The blob's MD5 is the one every block was checked against, so compare it too.
+            let sent = UploadSource {
+                md5: Some(md5),
+                ..*src
+            };
+            return match commit {
+                super::azure::Commit::Exists => existing_outcome(&self.label, name, remote, &sent),
+                super::azure::Commit::Created => created_outcome(&self.label, name, remote, &sent),
+            };
         }
         let (created, expected) = if src.size <= self.part_size as u64 {
             (

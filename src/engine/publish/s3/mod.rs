@@ -121,6 +121,7 @@ impl S3Builder {
             public_base,
             part_size: self.part_size.unwrap_or(DEFAULT_PART_SIZE),
             probe: Some(probe),
+            azure: None,
         }))
     }
 }
