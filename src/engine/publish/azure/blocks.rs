@@ -50,6 +50,15 @@ impl std::fmt::Debug for AzureBlocks {
     }
 }
 
+/// The standard headers SharedKey signs that these requests use.
+#[derive(Clone, Copy, Default)]
+struct Signed<'a> {
+    len: u64,
+    md5: &'a str,
+    content_type: &'a str,
+    if_none_match: &'a str,
+}
+
 /// What committing the block list did.
 pub(crate) enum Commit {
     Created,
@@ -105,12 +114,15 @@ impl AzureBlocks {
         &self,
         method: &str,
         url: &url::Url,
-        len: u64,
-        md5: &str,
-        content_type: &str,
-        if_none_match: &str,
+        std: Signed<'_>,
         ms: &[(&str, String)],
     ) -> String {
+        let Signed {
+            len,
+            md5,
+            content_type,
+            if_none_match,
+        } = std;
         let len = if len == 0 {
             String::new()
         } else {
@@ -172,7 +184,16 @@ impl AzureBlocks {
                 ("x-ms-date", Self::date()),
                 ("x-ms-version", VERSION.to_owned()),
             ];
-            let auth = self.authorization("PUT", &url, data.len() as u64, &md5, "", "", &ms);
+            let auth = self.authorization(
+                "PUT",
+                &url,
+                Signed {
+                    len: data.len() as u64,
+                    md5: &md5,
+                    ..Default::default()
+                },
+                &ms,
+            );
             let req = self
                 .http
                 .put(url.as_str())
@@ -298,7 +319,17 @@ impl AzureBlocks {
             ("x-ms-version", VERSION.to_owned()),
         ];
         let ctype = "application/xml";
-        let auth = self.authorization("PUT", &url, body.len() as u64, &body_md5, ctype, "*", &ms);
+        let auth = self.authorization(
+            "PUT",
+            &url,
+            Signed {
+                len: body.len() as u64,
+                md5: &body_md5,
+                content_type: ctype,
+                if_none_match: "*",
+            },
+            &ms,
+        );
         let mut req = self
             .http
             .put(url.as_str())
@@ -346,7 +377,7 @@ impl AzureBlocks {
             ("x-ms-date", Self::date()),
             ("x-ms-version", VERSION.to_owned()),
         ];
-        let auth = self.authorization("HEAD", &url, 0, "", "", "", &ms);
+        let auth = self.authorization("HEAD", &url, Signed::default(), &ms);
         let resp = self
             .http
             .head(url.as_str())
