@@ -21,9 +21,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use base64::Engine as _;
 use object_store::path::Path as ObjPath;
-use object_store::signer::{SignedUrlOptions, Signer};
 use object_store::{
     Attribute, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutMultipartOptions,
     PutOptions, PutPayload, WriteMultipart,
@@ -32,6 +30,8 @@ use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
 use super::layout::{encode_segments, validate_object_name};
+use super::s3::checksum::ChecksumProbe;
+use super::s3::checksum::{finish_part, Expected};
 use super::store::{
     created_outcome, existing_outcome, PutOutcome, RemoteObject, Store, UploadSource,
 };
@@ -42,109 +42,6 @@ use crate::engine::spec::Backend;
 pub(crate) const DEFAULT_PART_SIZE: usize = 64 * 1024 * 1024;
 /// Parts in flight at once; memory is about `part_size * (MAX_CONCURRENCY + 1)`.
 const MAX_CONCURRENCY: usize = 3;
-
-/// Reads the checksum an S3 store computed for an object (`x-amz-checksum-sha256`), through a
-/// presigned HEAD that signs `x-amz-checksum-mode: ENABLED` (object_store's own HEAD does not ask
-/// for it).
-#[derive(Debug)]
-pub(crate) struct ChecksumProbe {
-    signer: Arc<dyn Signer>,
-    http: reqwest::Client,
-}
-
-impl ChecksumProbe {
-    pub(crate) fn new(signer: Arc<dyn Signer>) -> Result<Self, PublishError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(30))
-            .timeout(std::time::Duration::from_secs(60))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| PublishError::Config(format!("HTTP client: {e}")))?;
-        Ok(ChecksumProbe { signer, http })
-    }
-
-    /// `Some("<base64>[-parts]")` when the store reports a SHA-256 checksum for the object.
-    async fn sha256(&self, path: &ObjPath) -> Result<Option<String>, String> {
-        let mode = reqwest::header::HeaderName::from_static("x-amz-checksum-mode");
-        let opts = SignedUrlOptions::default().with_signed_header(
-            mode.clone(),
-            reqwest::header::HeaderValue::from_static("ENABLED"),
-        );
-        let url = self
-            .signer
-            .signed_url_opts(
-                reqwest::Method::HEAD,
-                path,
-                std::time::Duration::from_secs(300),
-                &opts,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        let resp = self
-            .http
-            .head(url.as_str())
-            .header(mode.as_str(), "ENABLED")
-            .send()
-            .await
-            .map_err(super::gcs::describe)?;
-        if !resp.status().is_success() {
-            return Err(format!("checksum HEAD answered {}", resp.status()));
-        }
-        Ok(resp
-            .headers()
-            .get("x-amz-checksum-sha256")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned))
-    }
-}
-
-/// The SHA-256 S3 reports for what was sent: the full-object digest for a single put, the
-/// composite (digest of the part digests, `-<parts>`) for a multipart upload.
-#[derive(Debug)]
-enum Expected {
-    Full(String),
-    Composite { digest: String, parts: usize },
-}
-
-impl Expected {
-    fn full(sha256_hex: &str) -> Option<Self> {
-        let raw = hex::decode(sha256_hex).ok()?;
-        Some(Expected::Full(
-            base64::engine::general_purpose::STANDARD.encode(raw),
-        ))
-    }
-
-    fn composite(part_digests: &[[u8; 32]]) -> Self {
-        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-        for d in part_digests {
-            ctx.update(d);
-        }
-        Expected::Composite {
-            digest: base64::engine::general_purpose::STANDARD.encode(ctx.finish().as_ref()),
-            parts: part_digests.len(),
-        }
-    }
-
-    /// Compares with what the store reported (`value` or `value-N`); some stores leave off the
-    /// part count.
-    fn check(&self, reported: &str) -> Result<(), String> {
-        let (value, count) = match reported.split_once('-') {
-            Some((v, n)) => (v, n.parse::<usize>().ok()),
-            None => (reported, None),
-        };
-        let ok = match self {
-            Expected::Full(d) => value == d && count.is_none(),
-            Expected::Composite { digest, parts } => {
-                value == digest && count.is_none_or(|n| n == *parts)
-            }
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(format!("store sha256 {reported} != expected {self:?}"))
-        }
-    }
-}
 
 /// An object_store-backed [`Store`].
 #[derive(Debug)]
@@ -402,16 +299,6 @@ impl ObjStore {
         }
         Ok(())
     }
-}
-
-fn finish_part(ctx: &mut aws_lc_rs::digest::Context) -> [u8; 32] {
-    let done = std::mem::replace(
-        ctx,
-        aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256),
-    );
-    let mut out = [0u8; 32];
-    out.copy_from_slice(done.finish().as_ref());
-    out
 }
 
 fn size_changed(src: &UploadSource<'_>, actual: u64) -> PublishError {

@@ -2,13 +2,16 @@
 //! environment variables ([`S3Builder::from_env`]); `s3_endpoint` / `s3_region` from the provider.
 //! See the object_store adapter for idempotency and the multipart caveat.
 
+pub(crate) mod checksum;
+
 use std::sync::Arc;
 
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, Checksum};
 use object_store::ClientConfigKey;
 
+use self::checksum::ChecksumProbe;
 use super::layout::encode_segments;
-use super::objstore::{ChecksumProbe, ObjStore, DEFAULT_PART_SIZE};
+use super::objstore::{ObjStore, DEFAULT_PART_SIZE};
 use super::{PublishError, Store};
 use crate::engine::spec::Backend;
 
