@@ -165,3 +165,45 @@ async fn azure_block_corrupted_on_the_way_is_refused_by_the_server_and_nothing_c
     })
     .await
 }
+
+#[tokio::test]
+async fn azure_503s_and_a_cut_on_blocks_resend_only_those_blocks() {
+    with_azurite(|target, proxy| async move {
+        proxy
+            .control(serde_json::json!({"fail_503": 2, "cut": 1}))
+            .await;
+        let work = tempfile::tempdir().unwrap();
+        let file = make_file(work.path(), "c.qcow2", "qcow2", 10 * MIB + 1, 5);
+        let set = publish(
+            &target,
+            std::slice::from_ref(&file),
+            &meta("2"),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let stats = proxy.stats().await;
+        assert_eq!(stats["counters"]["injected_503"], 2, "{stats}");
+        assert_eq!(stats["counters"]["cuts"], 1, "{stats}");
+        let blocks = block_puts(&stats);
+        // three blocks plus the two refused ones (the cut one never reached the recorder)
+        assert!(blocks.len() <= 5, "{stats}");
+        let sent: u64 = blocks.iter().map(|b| b["length"].as_u64().unwrap()).sum();
+        assert!(
+            sent >= file.size && sent - file.size < file.size,
+            "re-sent {}",
+            sent - file.size
+        );
+        use base64::Engine as _;
+        let md5 = md5_of(&std::fs::read(&file.path).unwrap());
+        assert_eq!(
+            set.files[0].remote_checksum,
+            format!(
+                "md5:{}",
+                base64::engine::general_purpose::STANDARD.encode(md5)
+            ),
+            "the committed blob is the file"
+        );
+    })
+    .await
+}
