@@ -25,8 +25,9 @@ once on the first data request that reaches byte `at` of the object:
   {"kind": "503", "at": N}        commit what arrived (in 256 KiB units), answer 503, close.
   {"kind": "cut", "at": N}        commit, then drop the connection without an answer.
   {"kind": "stall", "at": N, "secs": S}  commit, stop reading for S seconds, then drop.
-  {"kind": "no_progress", "at": N, "count": C}  commit, answer 308; the next C data requests are
-                                  read whole and answered 308 with the same Range (nothing kept).
+  {"kind": "no_progress", "at": N, "count": C}  commit up to N, read the rest without keeping it,
+                                  answer 308; the next C data requests are read whole and answered
+                                  308 with the same Range (nothing kept).
   {"kind": "412", "same": bool}   at finalize, first store someone else's object at the name
                                   (the same bytes, or the bytes with the last one flipped).
 Any fault may add "then_token_500": K: when it fires, every issued token is revoked and the next K
@@ -234,7 +235,7 @@ class Resumable:
                     out.flush()
                     sess.committed = max(sess.committed, written // UNIT * UNIT)
                     self._fired(f)
-                    return self._fault(h, sess, f)
+                    return self._fault(h, sess, f, left - len(got))
                 got = h.rfile.read(want)
                 if not got:
                     break
@@ -253,16 +254,19 @@ class Resumable:
             return self._finalize(h, sess)
         return self._incomplete(h, sess)
 
-    def _fault(self, h, sess, f):
+    def _fault(self, h, sess, f, unread):
         kind = f["kind"]
+        if kind == "no_progress":
+            # A well-formed partial accept: the rest of the body is read (and counted) but not
+            # kept, so the client reliably sees the 308 rather than a reset connection.
+            self.bump("data_bytes", drain(h, unread))
+            with self.lock:
+                self.no_progress_left = int(f.get("count", 3))
+            return self._incomplete(h, sess)
         h.close_connection = True
         if kind == "503":
             self.bump("injected_503")
             return reply(h, 503, {"error": {"code": 503, "message": "injected: backend error"}})
-        if kind == "no_progress":
-            with self.lock:
-                self.no_progress_left = int(f.get("count", 3))
-            return self._incomplete(h, sess)
         if kind == "stall":
             self.bump("stalls")
             return float(f.get("secs", 5))  # handle() sleeps without the session lock
