@@ -128,6 +128,8 @@ mod builder_tests;
 mod cli_tests;
 #[path = "build/create.rs"]
 mod create_tests;
+#[path = "build/normalize.rs"]
+mod normalize_tests;
 #[path = "build/preflight.rs"]
 mod preflight_tests;
 #[path = "build/publish.rs"]

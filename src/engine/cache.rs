@@ -206,6 +206,9 @@ pub struct BuildRecord {
     pub warnings: Vec<String>,
     /// the primary artifact first, then additional formats
     pub files: Vec<RecordFile>,
+    /// what normalization did (absent in entries recorded before it was)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalization: Option<crate::engine::contract::Normalization>,
 }
 
 /// Modification time of `path` in ns since the epoch.

@@ -48,6 +48,8 @@ pub struct VerifyOutcome {
     pub virtual_size: Option<u64>,
     /// non-fatal findings
     pub warnings: Vec<String>,
+    /// the gate failed and `required = false` let the build go on
+    pub failure_tolerated: bool,
 }
 
 /// Smoke verification failed.
@@ -158,6 +160,7 @@ async fn default_gate(
         detected_format: Some(info.format),
         virtual_size: Some(info.virtual_size),
         warnings,
+        ..VerifyOutcome::default()
     })
 }
 
@@ -183,6 +186,7 @@ pub async fn smoke_verify(
     match result {
         Err(e) if !req.smoke.required && !e.is_cancelled() => Ok(VerifyOutcome {
             warnings: vec![format!("smoke verify failed but is not required: {e}")],
+            failure_tolerated: true,
             ..VerifyOutcome::default()
         }),
         other => other,

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::engine::env::{EngineEnv, ENV_BUILD_METHOD};
-use crate::engine::spec::{BuildMethod, BuildSpec, Console};
+use crate::engine::spec::{BuildMethod, BuildSpec, Console, NormalizeMode};
 
 /// Default `disk_size_gb`.
 pub const DEFAULT_DISK_SIZE_GB: u32 = 10;
@@ -56,6 +56,8 @@ pub struct BuildSettings {
     pub vyos_vm_images_dir: Option<PathBuf>,
     /// `environment`
     pub environment: BTreeMap<String, String>,
+    /// `normalize` (default `auto`)
+    pub normalize: NormalizeMode,
 }
 
 fn parse_method(s: &str) -> Option<BuildMethod> {
@@ -165,6 +167,7 @@ impl BuildSettings {
                 .clone()
                 .or_else(|| env.vyos_vm_images_dir().map(PathBuf::from)),
             environment: spec.environment.clone(),
+            normalize: spec.normalize.unwrap_or_default(),
         })
     }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
 use super::{build_id, build_slots, file_url, rfc3339, StageCell};
-use crate::engine::artifact::{self, ArtifactFile};
+use crate::engine::artifact::{self, ArtifactFile, NormalizeRequest};
 use crate::engine::build::{self, contract_env, BuildContext, BuildSettings, ContractInputs};
 use crate::engine::cache::{self, BuildCache, BuildRecord, RecordFile};
 use crate::engine::contract::VyosMetadata;
@@ -173,17 +173,35 @@ pub(super) async fn build_fresh(
     warnings.extend(verified.warnings);
 
     stage.set(Stage::Normalize);
-    progress.message(Stage::Normalize, "normalizing and hashing");
-    let files = artifact::normalize(
-        &build_output,
-        spec.artifact_format,
-        &spec.additional_formats,
-        staging.path(),
-        &spec.artifact_key,
-        spec.publish.is_some(),
+    progress.message(
+        Stage::Normalize,
+        &format!("normalizing ({}) and hashing", settings.normalize.as_str()),
+    );
+    let normalized = artifact::normalize(
+        &NormalizeRequest {
+            input: &build_output,
+            input_format: verified.detected_format.as_deref(),
+            gate_passed: !verified.failure_tolerated,
+            format: spec.artifact_format,
+            extras: &spec.additional_formats,
+            mode: settings.normalize,
+            out_dir: staging.path(),
+            artifact_key: &spec.artifact_key,
+            want_md5: spec.publish.is_some(),
+        },
         cancel,
     )
     .await?;
+    progress.message(
+        Stage::Normalize,
+        &format!(
+            "primary {} ({} from {})",
+            normalized.normalization.action,
+            spec.artifact_format.as_str(),
+            normalized.normalization.source_format
+        ),
+    );
+    let files = normalized.files;
     let _ = tokio::fs::remove_dir_all(&work).await;
     let record = BuildRecord {
         schema: 1,
@@ -201,6 +219,7 @@ pub(super) async fn build_fresh(
             .iter()
             .map(record_file)
             .collect::<Result<Vec<_>, _>>()?,
+        normalization: Some(normalized.normalization),
     };
     cache.commit(fp, staging, &record)?;
     Ok((record, log_path))

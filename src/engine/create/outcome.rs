@@ -72,6 +72,7 @@ pub(super) fn local_contract(
         remote_generation: String::new(),
         manifest_url: String::new(),
         artifacts,
+        normalization: record.normalization.clone(),
     }
 }
 
@@ -138,6 +139,7 @@ pub(super) async fn publish_step(
             sha256: record.source_iso_sha256.clone(),
         },
         notes: spec.notes.clone(),
+        normalization: record.normalization.clone(),
     };
     progress.message(
         Stage::Publish,

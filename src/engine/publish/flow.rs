@@ -14,8 +14,8 @@ use super::remote::verify_url;
 use super::store::{PutOutcome, RemoteObject, Store, UploadSource};
 use super::{PublishError, PublishTarget};
 use crate::engine::contract::{
-    ArtifactContract, Compression, Manifest, ManifestFile, SourceIso, VyosMetadata,
-    MANIFEST_SCHEMA_VERSION,
+    ArtifactContract, Compression, Manifest, ManifestFile, Normalization, SourceIso,
+    VyosMetadata, MANIFEST_SCHEMA_VERSION,
 };
 
 /// Largest manifest read back.
@@ -59,6 +59,8 @@ pub struct ManifestMeta {
     pub source_iso: SourceIso,
     /// `notes`
     pub notes: Option<String>,
+    /// what normalization did (recorded in the manifest)
+    pub normalization: Option<Normalization>,
 }
 
 /// One published, verified file.
@@ -272,6 +274,7 @@ fn build_manifest(
                 .with_hints(&meta.artifact_key)
             })
             .collect(),
+        normalization: meta.normalization.clone(),
     }
 }
 
