@@ -42,7 +42,10 @@ async fn auto_hands_a_qcow2_builder_output_through_byte_identical() {
     let c = &out.contract;
     assert_eq!(c.artifact_sha256, sha256_file(&copy));
     let local = PathBuf::from(&c.artifact_local_path);
-    assert_eq!(std::fs::read(&local).unwrap(), std::fs::read(&copy).unwrap());
+    assert_eq!(
+        std::fs::read(&local).unwrap(),
+        std::fs::read(&copy).unwrap()
+    );
     assert_eq!(
         c.artifact_size_bytes,
         std::fs::metadata(&copy).unwrap().len()
@@ -125,7 +128,10 @@ async fn auto_flattens_a_qcow2_with_a_backing_file() {
     let info = info_json(&local);
     assert!(info.get("backing-filename").is_none(), "{info}");
     assert_eq!(
-        out.contract.normalization.as_ref().map(|n| n.action.as_str()),
+        out.contract
+            .normalization
+            .as_ref()
+            .map(|n| n.action.as_str()),
         Some("converted")
     );
     let cmp = qemu_img(&[

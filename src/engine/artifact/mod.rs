@@ -210,7 +210,14 @@ pub async fn normalize_each(
                 .into_temp_path();
             let digests = hash_blocking(&tmp, want_md5, cancel).await?;
             Pending {
-                file: artifact_file(out_dir, key, primary_ext, None, source.virtual_size, digests),
+                file: artifact_file(
+                    out_dir,
+                    key,
+                    primary_ext,
+                    None,
+                    source.virtual_size,
+                    digests,
+                ),
                 tmp,
             }
         }
@@ -239,16 +246,22 @@ pub async fn normalize_each(
                 continue;
             }
             ExtraFormat::Qcow2 => {
-                let compression = if req.mode == NormalizeMode::Compress
-                    && qemu::zstd_supported(cancel).await
-                {
-                    Qcow2Compression::Zstd
-                } else {
-                    Qcow2Compression::Zlib
-                };
+                let compression =
+                    if req.mode == NormalizeMode::Compress && qemu::zstd_supported(cancel).await {
+                        Qcow2Compression::Zstd
+                    } else {
+                        Qcow2Compression::Zlib
+                    };
                 let tmp = temp_in(out_dir, key, "qcow2")?;
-                qemu::convert(req.input, &source.format, &tmp, "qcow2", compression, cancel)
-                    .await?;
+                qemu::convert(
+                    req.input,
+                    &source.format,
+                    &tmp,
+                    "qcow2",
+                    compression,
+                    cancel,
+                )
+                .await?;
                 let done =
                     finish_qemu_output(tmp, out_dir, key, "qcow2", "qcow2", want_md5, cancel)
                         .await?;

@@ -9,13 +9,14 @@ use super::{build_id, build_slots, file_url, rfc3339, StageCell};
 use crate::engine::artifact::{self, ArtifactFile, NormalizeRequest};
 use crate::engine::build::{self, contract_env, BuildContext, BuildSettings, ContractInputs};
 use crate::engine::cache::{self, BuildCache, BuildRecord, RecordFile};
+use crate::engine::contract::Compression;
 use crate::engine::contract::VyosMetadata;
 use crate::engine::env::EngineEnv;
 use crate::engine::error::EngineError;
 use crate::engine::iso::{self, IsoRequest, VyosVersion};
 use crate::engine::preflight::{self, PreflightReport, PreflightRequest, SystemProbes};
 use crate::engine::progress::{Progress, Stage};
-use crate::engine::publish::PublishTarget;
+use crate::engine::publish::{EarlyUploads, LocalFile, PublishTarget, UploadQueue};
 use crate::engine::spec::{BuildMethod, ImageSpec};
 use crate::engine::verify::{self, VerifyRequest};
 
@@ -30,7 +31,7 @@ pub(super) async fn build_fresh(
     cancel: &CancellationToken,
     progress: &dyn Progress,
     stage: &StageCell,
-) -> Result<(BuildRecord, PathBuf), EngineError> {
+) -> Result<Fresh, EngineError> {
     let mut warnings = Vec::new();
     stage.set(Stage::Fetch);
     let mut req = IsoRequest::new(
@@ -177,7 +178,13 @@ pub(super) async fn build_fresh(
         Stage::Normalize,
         &format!("normalizing ({}) and hashing", settings.normalize.as_str()),
     );
-    let normalized = artifact::normalize(
+    // Uploads start as soon as each file is hashed (the store fetches its token meanwhile), so
+    // the extra encodings are made while the primary uploads.
+    let queue = match target {
+        Some(t) => UploadQueue::start(t, &spec.artifact_key, &artifact_version, cancel)?,
+        None => None,
+    };
+    let normalized = artifact::normalize_each(
         &NormalizeRequest {
             input: &build_output,
             input_format: verified.detected_format.as_deref(),
@@ -190,6 +197,11 @@ pub(super) async fn build_fresh(
             want_md5: spec.publish.is_some(),
         },
         cancel,
+        &mut |file| {
+            if let Some(q) = &queue {
+                q.push(local_file(file));
+            }
+        },
     )
     .await?;
     progress.message(
@@ -201,6 +213,10 @@ pub(super) async fn build_fresh(
             normalized.normalization.source_format
         ),
     );
+    let early = match queue {
+        Some(q) => Some(q.finish().await),
+        None => None,
+    };
     let files = normalized.files;
     let _ = tokio::fs::remove_dir_all(&work).await;
     let record = BuildRecord {
@@ -221,8 +237,42 @@ pub(super) async fn build_fresh(
             .collect::<Result<Vec<_>, _>>()?,
         normalization: Some(normalized.normalization),
     };
+    if cancel.is_cancelled() {
+        return Err(EngineError::Cancelled { stage: "normalize" });
+    }
+    // The build is kept even when an upload failed: a retry publishes it without rebuilding.
     cache.commit(fp, staging, &record)?;
-    Ok((record, log_path))
+    let early = early.transpose()?;
+    Ok(Fresh {
+        record,
+        log: log_path,
+        early,
+    })
+}
+
+/// A fresh build: its cache record, its log, and the uploads already made while normalizing.
+pub(super) struct Fresh {
+    pub(super) record: BuildRecord,
+    pub(super) log: PathBuf,
+    pub(super) early: Option<EarlyUploads>,
+}
+
+/// A normalized file as the publish layer takes it.
+fn local_file(f: &ArtifactFile) -> LocalFile {
+    LocalFile {
+        path: f.path.clone(),
+        format: f.format.clone(),
+        compression: Compression::from_format(&f.format),
+        sha256: f.sha256.clone(),
+        crc32c: f.crc32c,
+        md5: f
+            .md5
+            .as_deref()
+            .and_then(|m| hex::decode(m).ok())
+            .and_then(|b| b.try_into().ok()),
+        size: f.size,
+        virtual_size: f.virtual_size,
+    }
 }
 
 fn record_file(f: &ArtifactFile) -> Result<RecordFile, EngineError> {

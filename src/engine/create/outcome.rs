@@ -12,7 +12,9 @@ use crate::engine::cache::BuildRecord;
 use crate::engine::contract::{ArtifactContract, ArtifactEntry, Compression, SourceIso};
 use crate::engine::error::EngineError;
 use crate::engine::progress::{Progress, Stage};
-use crate::engine::publish::{self, LocalFile, ManifestMeta, PublishError, PublishTarget};
+use crate::engine::publish::{
+    self, EarlyUploads, LocalFile, ManifestMeta, PublishError, PublishTarget,
+};
 use crate::engine::spec::ImageSpec;
 
 /// The contract of a local (unpublished) artifact.
@@ -90,6 +92,7 @@ pub(super) async fn publish_step(
     record: &BuildRecord,
     local: &Delivered,
     local_contract: ArtifactContract,
+    early: Option<EarlyUploads>,
     cancel: &CancellationToken,
     progress: &dyn Progress,
 ) -> Result<ArtifactContract, EngineError> {
@@ -141,15 +144,19 @@ pub(super) async fn publish_step(
         notes: spec.notes.clone(),
         normalization: record.normalization.clone(),
     };
+    let ahead = early
+        .as_ref()
+        .map(|e| format!(" ({} uploaded while normalizing)", e.uploaded()))
+        .unwrap_or_default();
     progress.message(
         Stage::Publish,
         &format!(
-            "publishing {} file(s) to {}",
+            "publishing {} file(s) to {}{ahead}",
             files.len(),
             target.backend.as_str()
         ),
     );
-    let set = publish::publish(&target, &files, &meta, cancel).await?;
+    let set = publish::publish_after(&target, &files, &meta, early, cancel).await?;
     progress.message(
         Stage::Publish,
         &format!(
