@@ -21,13 +21,12 @@ import tempfile
 import traceback
 import urllib.request
 
-from common import (BENCH, BUILD_COMMAND, HERE, MIB, ROOT, ScenarioFailed, ScenarioSkipped,
-                    Server, alternate, checked, fmt_s, log, measure, med, peak_mib, spread)
+from common import (BENCH, BUCKET, BUILD_COMMAND, HERE, MIB, ROOT, SA_EMAIL, ScenarioFailed,
+                    ScenarioSkipped, Server, alternate, checked, fmt_s, log, measure, med, peak_mib,
+                    spread)
+from e2e_scenario import EndToEnd
 from report import render
 from terraform_scenarios import TerraformScenarios
-
-SA_EMAIL = "bench@hyops-bench.iam.gserviceaccount.com"
-BUCKET = "hyops-bench"
 
 TITLES = {
     "1": "cold create over loopback HTTP",
@@ -37,10 +36,11 @@ TITLES = {
     "5": "upload throughput",
     "6": "plugin start-up and schema vs a Go provider",
     "7": "N=4 `hyops_vyos_image` sharing one ISO, `terraform apply -parallelism=4`",
+    "8": "end to end vs the shell pipeline on the GCS stack",
 }
 
 
-class Bench(TerraformScenarios):
+class Bench(TerraformScenarios, EndToEnd):
     def __init__(self, args):
         self.a = args
         self.smoke = args.smoke
@@ -485,7 +485,7 @@ class Bench(TerraformScenarios):
         scenarios = [
             ("1", self.s1_cold_create), ("2", self.s2_create_publish), ("3", self.s3_warm),
             ("4", self.s4_hash), ("5", self.s5_upload), ("6", self.s6_plugin),
-            ("7", self.s7_parallel),
+            ("7", self.s7_parallel), ("8", self.s8_end_to_end),
         ]
         only = set(self.a.only.split(",")) if self.a.only else None
         try:
