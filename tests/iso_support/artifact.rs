@@ -228,8 +228,8 @@ async fn normalize_raw_and_img_primaries_keep_the_bytes() {
             NormalizeMode::Auto,
             &cancel,
         )
-            .await
-            .unwrap();
+        .await
+        .unwrap();
         assert_eq!(img.len(), 1);
         assert_eq!(img[0].path, out.join("k2.img"));
         assert_eq!(img[0].sha256, raw_sha);

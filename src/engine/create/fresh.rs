@@ -180,10 +180,15 @@ pub(super) async fn build_fresh(
     );
     // Uploads start as soon as each file is hashed (the store fetches its token meanwhile), so
     // the extra encodings are made while the primary uploads.
-    let queue = match target {
-        Some(t) => UploadQueue::start(t, &spec.artifact_key, &artifact_version, cancel)?,
-        None => None,
-    };
+    let queue = target.and_then(|t| {
+        UploadQueue::start(t, &spec.artifact_key, &artifact_version, cancel)
+            // The publish step after the cache commit meets (and reports) the same problem, so
+            // the build is kept.
+            .unwrap_or_else(|e| {
+                tracing::info!(error = %e, "no uploads while normalizing");
+                None
+            })
+    });
     let normalized = artifact::normalize_each(
         &NormalizeRequest {
             input: &build_output,
