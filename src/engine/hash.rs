@@ -23,7 +23,7 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
 
 use base64::Engine as _;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
@@ -159,14 +159,17 @@ fn hash_prefix_counted(
             return Err(HashError::Cancelled);
         }
         if shared {
-            // Fresh blocks, shared with the side thread without copying.
-            let mut block = BytesMut::zeroed(BLOCK_SIZE);
-            let n = read_full(&mut file, &mut block).map_err(io_err)?;
+            // Fresh blocks, shared with the side thread without copying; read into spare
+            // capacity, so no block is zeroed first.
+            let mut block = Vec::with_capacity(BLOCK_SIZE);
+            let n = (&mut file)
+                .take(BLOCK_SIZE as u64)
+                .read_to_end(&mut block)
+                .map_err(io_err)?;
             if n == 0 {
                 break;
             }
-            block.truncate(n);
-            hasher.update_bytes(block.freeze());
+            hasher.update_bytes(Bytes::from(block));
             fed += n as u64;
             counter.fetch_add(n as u64, Ordering::Relaxed);
         } else {
