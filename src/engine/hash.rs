@@ -36,6 +36,11 @@ pub const BLOCK_SIZE: usize = 4 << 20;
 /// blocks).
 const SIDE_QUEUE: usize = 4;
 
+/// Read size of [`hash_file`] when its blocks are shared with the side thread: a fresh
+/// allocation per block, so smaller than [`BLOCK_SIZE`] to keep the blocks in flight (queue,
+/// side thread, reader) at a few MiB.
+const SHARED_BLOCK_SIZE: usize = 1 << 20;
+
 /// Digests of one byte stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileDigests {
@@ -161,9 +166,9 @@ fn hash_prefix_counted(
         if shared {
             // Fresh blocks, shared with the side thread without copying; read into spare
             // capacity, so no block is zeroed first.
-            let mut block = Vec::with_capacity(BLOCK_SIZE);
+            let mut block = Vec::with_capacity(SHARED_BLOCK_SIZE);
             let n = (&mut file)
-                .take(BLOCK_SIZE as u64)
+                .take(SHARED_BLOCK_SIZE as u64)
                 .read_to_end(&mut block)
                 .map_err(io_err)?;
             if n == 0 {
