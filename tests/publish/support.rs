@@ -106,6 +106,7 @@ pub(crate) fn meta(version: &str) -> ManifestMeta {
         },
         notes: None,
         normalization: None,
+        verification: None,
     }
 }
 

@@ -216,6 +216,9 @@ pub struct Manifest {
     /// what normalization did to the builder's image (absent in older manifests)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub normalization: Option<super::Normalization>,
+    /// what the smoke gate ran and found before publishing
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<super::Verification>,
 }
 
 impl Manifest {
@@ -273,6 +276,7 @@ impl Manifest {
             manifest_url: manifest_url.to_owned(),
             artifacts,
             normalization: self.normalization.clone(),
+            verification: self.verification.clone(),
         }
     }
 }

@@ -18,7 +18,10 @@ use crate::engine::preflight::{self, PreflightReport, PreflightRequest, SystemPr
 use crate::engine::progress::{Progress, Stage};
 use crate::engine::publish::{EarlyUploads, LocalFile, PublishTarget, UploadQueue};
 use crate::engine::spec::{BuildMethod, ImageSpec};
+use crate::engine::verify::boot::BootSettings;
 use crate::engine::verify::{self, VerifyRequest};
+
+use super::verification;
 
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn build_fresh(
@@ -83,7 +86,7 @@ pub(super) async fn build_fresh(
         artifact_key: &spec.artifact_key,
         artifact_format: ext,
         artifact_version: &artifact_version,
-        source_iso_url: &spec.source_iso_url,
+        source_iso_url: &iso::provenance_url(&spec.source_iso_url),
         source_iso_path: Some(&iso.path),
         artifact_local_path: &build_output,
         artifact_url: &artifact_url,
@@ -98,8 +101,10 @@ pub(super) async fn build_fresh(
         },
         guest_agent: &settings.guest_agent,
     });
-    let mut build_env = settings.environment.clone();
-    build_env.extend(contract);
+    let build_env = child_env(settings, contract);
+
+    let boot = BootSettings::resolve(&spec.smoke_verify, settings)
+        .map_err(|e| EngineError::invalid(format!("smoke_verify.boot.{}", e.field), e.message))?;
 
     stage.set(Stage::Preflight);
     let report = if settings.skip_preflight {
@@ -115,6 +120,7 @@ pub(super) async fn build_fresh(
                 work_dir: settings.workdir.clone().unwrap_or_else(|| work.clone()),
                 iso_bytes,
                 disk_size_gb: settings.disk_size_gb,
+                boot_accelerator: boot.as_ref().map(|b| b.accelerator),
             },
         )
         .await?;
@@ -159,19 +165,46 @@ pub(super) async fn build_fresh(
     }
 
     stage.set(Stage::Verify);
-    progress.message(Stage::Verify, "smoke verify");
+    progress.message(
+        Stage::Verify,
+        if boot.is_some() {
+            "smoke verify (image check, then boot under QEMU)"
+        } else {
+            "smoke verify"
+        },
+    );
+    let console_log = logs.join(format!("{build_id}.console.log"));
     let verified = verify::smoke_verify(
         &VerifyRequest {
             image: &build_output,
             smoke: &spec.smoke_verify,
+            boot: boot.as_ref(),
             env: &build_env,
             workdir: &work,
             log_path: &log_path,
+            console_log: &console_log,
         },
         cancel,
     )
     .await?;
     warnings.extend(verified.warnings);
+    if let Some(b) = &verified.verification.boot {
+        progress.message(
+            Stage::Verify,
+            &format!(
+                "boot verification {} under {} in {:.1}s (console log {})",
+                if b.passed {
+                    "passed"
+                } else {
+                    "FAILED (not required)"
+                },
+                b.accelerator,
+                b.seconds_total,
+                console_log.display()
+            ),
+        );
+    }
+    verification::write(staging.path(), &verified.verification)?;
 
     stage.set(Stage::Normalize);
     progress.message(
@@ -193,7 +226,7 @@ pub(super) async fn build_fresh(
         &NormalizeRequest {
             input: &build_output,
             input_format: verified.detected_format.as_deref(),
-            gate_passed: !verified.failure_tolerated,
+            gate_passed: verified.verification.passed,
             format: spec.artifact_format,
             extras: &spec.additional_formats,
             mode: settings.normalize,
@@ -278,6 +311,19 @@ fn local_file(f: &ArtifactFile) -> LocalFile {
         size: f.size,
         virtual_size: f.virtual_size,
     }
+}
+
+/// What every operator child of this create gets on top of the supervisor's base allow-list: the
+/// `build.pass_environment` values, then `build.environment`, then the contract variables (which
+/// win).
+pub(super) fn child_env(
+    settings: &BuildSettings,
+    contract: std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, String> {
+    let mut env = settings.passed_env();
+    env.extend(settings.environment.clone());
+    env.extend(contract);
+    env
 }
 
 fn record_file(f: &ArtifactFile) -> Result<RecordFile, EngineError> {

@@ -63,6 +63,8 @@ pub struct ManifestMeta {
     pub notes: Option<String>,
     /// what normalization did (recorded in the manifest)
     pub normalization: Option<Normalization>,
+    /// what the smoke gate ran and found (into the manifest)
+    pub verification: Option<crate::engine::contract::Verification>,
 }
 
 /// One published, verified file.
@@ -277,6 +279,7 @@ fn build_manifest(
         vyos: meta.vyos.clone(),
         source_iso: meta.source_iso.clone(),
         notes: meta.notes.clone(),
+        verification: meta.verification.clone(),
         files: files
             .iter()
             .zip(published)

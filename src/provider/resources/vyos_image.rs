@@ -292,6 +292,7 @@ mod tests {
             manifest_url: "gs://b/vyos/manifest.json".into(),
             artifacts,
             normalization: None,
+            verification: None,
         }
     }
 

@@ -36,13 +36,16 @@ pub(super) fn schema() -> Schema {
             "source_iso_url",
             s.clone(),
             "Official URL of the VyOS ISO (http, https or file), recorded as provenance and \
-             downloaded from unless source_iso_mirror_url is set.",
+             downloaded from unless source_iso_mirror_url is set. The manifest, the contract and \
+             builders get it without user info or query string; Terraform keeps the argument \
+             as written, so put signed or authenticated URLs in source_iso_mirror_url.",
         ),
         Attribute::optional(
             "source_iso_mirror_url",
             s.clone(),
             "Pinned mirror (http, https or file) to download the ISO from instead of \
-             source_iso_url.",
+             source_iso_url. Used for the download only (never in the manifest, the contract or \
+             a child's environment); Terraform keeps it in state as written.",
         ),
         Attribute::required(
             "source_iso_sha256",
@@ -207,8 +210,19 @@ fn build_block() -> Block {
             ),
             Attribute::optional(
                 "environment",
-                Type::map(s),
+                Type::map(s.clone()),
                 "Extra environment variables for the builder process.",
+            ),
+            Attribute::optional(
+                "pass_environment",
+                Type::list(s),
+                "Names of variables of the provider's own environment to pass to every child \
+                 process (builder, smoke_verify.command, publish.command). Children otherwise \
+                 get only PATH, HOME, USER, LOGNAME, SHELL, LANG, LC_*, TZ, TERM, TMPDIR, the \
+                 proxy variables (http_proxy, https_proxy, no_proxy, all_proxy, either case), \
+                 SSL_CERT_FILE, SSL_CERT_DIR, the HYOPS_VYOS_* contract variables and \
+                 build.environment: list e.g. AWS_PROFILE or SSH_AUTH_SOCK here to opt in. \
+                 HYOPS_VYOS_GCS_SA_JSON* are refused. Changing it updates in place.",
             ),
         ],
     }
@@ -217,7 +231,7 @@ fn build_block() -> Block {
 fn smoke_verify_block() -> Block {
     Block {
         description: "Verification of the built image before it is published.".into(),
-        block_types: vec![],
+        block_types: vec![NestedBlock::single("boot", boot_verify_block())],
         attributes: vec![
             Attribute::optional(
                 "command",
@@ -230,6 +244,66 @@ fn smoke_verify_block() -> Block {
                 Type::Bool,
                 "Fail the build when verification fails. Default true; false turns a failure \
                  into a warning.",
+            ),
+        ],
+    }
+}
+
+fn boot_verify_block() -> Block {
+    let s = Type::String;
+    Block {
+        description: "Boot the image under QEMU before publishing (-snapshot, no network, no \
+                      display) with a fresh NoCloud seed, and require the console, the QEMU guest \
+                      agent and cloud-init to show a working cloud image."
+            .into(),
+        block_types: vec![],
+        attributes: vec![
+            Attribute::optional(
+                "enabled",
+                Type::Bool,
+                "Boot-verify the image. Default true for the packer and vyos-vm-images methods, \
+                 false for command.",
+            ),
+            Attribute::optional(
+                "accelerator",
+                s.clone(),
+                "\"auto\" (default: KVM when usable, TCG only with build.allow_tcg), \"kvm\" or \
+                 \"tcg\".",
+            ),
+            Attribute::optional(
+                "timeout",
+                s.clone(),
+                "Give up after this long (Go duration). Default \"5m\".",
+            ),
+            Attribute::optional(
+                "memory_mb",
+                Type::Number,
+                "Guest memory in MiB. Default 1024.",
+            ),
+            Attribute::optional(
+                "guest_agent",
+                Type::Bool,
+                "Require the QEMU guest agent to answer guest-ping and guest-info on its \
+                 virtio-serial channel. Default: build.guest_agent = \"qemu\".",
+            ),
+            Attribute::optional(
+                "cloud_init",
+                Type::Bool,
+                "Attach a NoCloud seed (label cidata) with a fresh instance-id and require \
+                 cloud-init to report it (through the guest agent, or on the serial console). \
+                 Default: build.cloud_init.",
+            ),
+            Attribute::optional(
+                "expect",
+                Type::list(s.clone()),
+                "Regexes that must all appear on the serial console. Default: a login prompt \
+                 when build.console = \"serial\".",
+            ),
+            Attribute::optional(
+                "fail_on",
+                Type::list(s),
+                "Regexes that fail the boot at once. Default: kernel panic, emergency mode, \
+                 \"No bootable device\".",
             ),
         ],
     }
