@@ -124,6 +124,7 @@ fn contract() -> ArtifactContract {
             .into_iter()
             .collect(),
         normalization: None,
+        build_host: String::new(),
         verification: None,
     }
 }

@@ -276,6 +276,7 @@ impl Manifest {
             manifest_url: manifest_url.to_owned(),
             artifacts,
             normalization: self.normalization.clone(),
+            build_host: String::new(),
             verification: self.verification.clone(),
         }
     }

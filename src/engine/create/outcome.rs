@@ -76,6 +76,7 @@ pub(super) fn local_contract(
         manifest_url: String::new(),
         artifacts,
         normalization: record.normalization.clone(),
+        build_host: String::new(),
         verification: None,
     }
 }
