@@ -172,6 +172,26 @@ pub async fn publish(
         return publish_by_command(target, command, files, meta, cancel).await;
     }
     let store = target.store()?;
+    if let Some(id) = &target.reference_id {
+        // claimed before anything is adopted or uploaded, so a concurrent destroy sees it
+        super::refs::claim(store.as_ref(), layout.dir(), id, &meta.artifact_key, cancel).await?;
+    }
+    let result = publish_files(store.as_ref(), &layout, files, meta, cancel).await;
+    if let (Err(_), Some(id)) = (&result, &target.reference_id) {
+        if let Err(e) = super::refs::drop_claim(store.as_ref(), layout.dir(), id).await {
+            tracing::warn!(error = %e, "could not remove this create's reference after the failure");
+        }
+    }
+    result
+}
+
+async fn publish_files(
+    store: &dyn Store,
+    layout: &ObjectLayout,
+    files: &[LocalFile],
+    meta: &ManifestMeta,
+    cancel: &CancellationToken,
+) -> Result<PublishedSet, PublishError> {
     let mut published = Vec::with_capacity(files.len());
     let (mut uploaded, mut skipped) = (0, 0);
     for f in files {
@@ -191,7 +211,7 @@ pub async fn publish(
         } else {
             skipped += 1;
         }
-        let remote = confirm(store.as_ref(), &name, &src).await?;
+        let remote = confirm(store, &name, &src).await?;
         published.push(PublishedFile {
             format: f.format.clone(),
             object: name.clone(),
@@ -206,8 +226,26 @@ pub async fn publish(
     }
     tracing::info!(uploaded, skipped, "artifact files published");
     let manifest = build_manifest(meta, files, &published, now_rfc3339());
-    let manifest = write_manifest(store.as_ref(), &layout.manifest(), manifest, cancel).await?;
+    let manifest = write_manifest(store, &layout.manifest(), manifest, cancel).await?;
     let name = layout.manifest();
+    // A last user's destroy that listed references before our claim may have deleted what we
+    // adopted; say so instead of claiming a published artifact that is not there.
+    for f in published
+        .iter()
+        .map(|p| p.object.as_str())
+        .chain([name.as_str()])
+    {
+        if let Err(PublishError::NotFound { .. }) = store.head(f).await {
+            return Err(PublishError::Transient {
+                store: store.storage_uri(""),
+                attempts: 1,
+                detail: format!(
+                    "{f} was deleted while this create adopted it (another instance's destroy \
+                     released it as its last user); apply again to publish it anew"
+                ),
+            });
+        }
+    }
     Ok(PublishedSet {
         files: published,
         manifest,

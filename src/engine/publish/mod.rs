@@ -2,7 +2,8 @@
 //! reqwest), [`s3`] and [`azure`] (through object_store), [`file`] (a directory) — plus the
 //! `publish.command` override ([`command`]), content-addressed naming ([`layout`]), target
 //! resolution ([`PublishTarget::resolve`]) and the publish flow ([`publish`],
-//! [`fetch_manifest`], [`verify_published`], [`delete_published`]).
+//! [`fetch_manifest`], [`verify_published`], [`delete_published`]) and the references next to
+//! each artifact that decide when a destroy may delete it ([`refs`]).
 //!
 //! Knows nothing about builds: it takes finished local files with their digests. Nothing is
 //! reported published unless a `head` confirms size and checksum. The manifest is written last,
@@ -16,6 +17,7 @@ mod flow;
 pub mod gcs;
 pub mod layout;
 mod objstore;
+pub mod refs;
 mod remote;
 mod retry;
 pub mod s3;
@@ -28,7 +30,7 @@ pub use remote::{
     delete_published, fetch_manifest, redact_url, store_for_uri, verify_published, Verification,
 };
 pub use retry::RetryConfig;
-pub use store::{PutOutcome, RemoteObject, Store, UploadSource};
+pub use store::{PutOutcome, RemoteObject, RepositoryLock, Store, UploadSource};
 pub use target::{PublishTarget, StoreSettings};
 
 /// Reads a response body up to `limit` bytes, refusing larger ones.

@@ -4,10 +4,17 @@
 //!   provider's settings; progress goes to the log, engine warnings become warning diagnostics.
 //!   A failure returns no state, so nothing half-published is ever claimed.
 //! - [`read`] re-checks what the state says was published (heads only, no download); gone or
-//!   changed → `None` plus a warning, so the next plan recreates the instance.
-//! - [`delete`] removes the published objects and manifest unless `publish.retain_on_destroy`;
+//!   changed → `None` plus a warning, so the next plan recreates the instance. Without a
+//!   usable credential for a private store the check is skipped with a warning (state kept).
+//! - [`delete`] releases the instance's reference; the published objects and manifest go only
+//!   when no other reference is left and `publish.retain_on_destroy` is false (`references.rs`);
 //!   the local build cache stays.
-//! - [`import`] reads a manifest and fills every input it records (see `import.rs`).
+//! - [`import`] reads a manifest, refuses one pointing outside its repository, claims a
+//!   reference and fills every input it records (see `import.rs`).
+//! - [`recheck`] re-checks the published objects with a new write-only credential.
+//!
+//! Every store operation stays inside the repository the instance published to
+//! (`references::locate`).
 
 use std::time::Duration;
 
@@ -15,16 +22,18 @@ use tokio_util::sync::CancellationToken;
 
 use super::bridge::{bounded, engine_diagnostics, engine_env, publish_diagnostic, LogProgress};
 use super::import::imported_inputs;
-use super::published::{
-    check_local, check_published, deletion_manifest, manifest_storage_uri, recorded_contract,
-};
+use super::published::{check_local, check_published, recorded_contract};
+use super::references::{self, locate, locate_manifest, reference_of};
 use crate::cty::Value;
 use crate::engine;
 use crate::engine::contract::ArtifactContract;
+use crate::engine::credentials::{CredentialError, ENV_SA_JSON, ENV_SA_JSON_FILE};
 use crate::engine::duration::parse_go_duration;
-use crate::engine::publish::{delete_published, fetch_manifest, Verification};
+use crate::engine::publish::refs::Release;
+use crate::engine::publish::{fetch_manifest, PublishError, Verification};
 use crate::engine::spec::{ImageSpec, ProviderSettings};
 use crate::provider::contract_state::computed_values;
+use crate::provider::schema::REFERENCE_ID;
 use crate::tfplugin5::{Diagnostic, Diagnostics};
 
 /// Default `timeouts.delete`.
@@ -39,6 +48,8 @@ pub struct Created {
     pub contract: ArtifactContract,
     /// engine warnings (TCG, optional smoke verify failed, …) as warning diagnostics
     pub warnings: Diagnostics,
+    /// the reference recorded next to the published artifact (`None` when not published)
+    pub reference_id: Option<String>,
 }
 
 /// Builds and publishes the image of `spec`; observes `cancel` (Terraform's `Stop`, or the RPC
@@ -49,6 +60,13 @@ pub async fn create(
     cancel: CancellationToken,
 ) -> Result<Created, Diagnostics> {
     let env = engine_env(settings);
+    let mut spec = spec.clone();
+    if spec.publish.is_some() {
+        spec.reference_id = Some(engine::publish::refs::new_reference_id().map_err(|e| {
+            Diagnostics::from(publish_diagnostic("Cannot create a reference id", &e))
+        })?);
+    }
+    let spec = &spec;
     let outcome = engine::create::create(spec, &env, cancel, &LogProgress::default())
         .await
         .map_err(|e| {
@@ -65,9 +83,17 @@ pub async fn create(
     for w in &outcome.warnings {
         warnings.warning("hyops_vyos_image build warning", w.clone());
     }
+    // a publish command records no reference (its http URLs are not a repository)
+    let reference_id = spec
+        .reference_id
+        .clone()
+        .filter(|_| outcome.contract.published)
+        .filter(|_| !outcome.contract.artifact_storage_uri.starts_with("http"))
+        .filter(|_| spec.publish.as_ref().is_none_or(|p| p.command.is_none()));
     Ok(Created {
         contract: outcome.contract,
         warnings,
+        reference_id,
     })
 }
 
@@ -96,7 +122,23 @@ fn delete_timeout(state: &Value) -> Result<Duration, Diagnostics> {
     }
 }
 
-/// Deletes the published objects and manifest of `state` (unless `retain_on_destroy`). Returns
+/// What a credential problem says on destroy: the provider settings that serve destroy.
+fn missing_provider_credential(action: &str) -> String {
+    format!(
+        "{action} needs a GCS credential from the provider: set gcs_credentials or \
+         gcs_credentials_file in the provider block, or the environment variable {ENV_SA_JSON} \
+         (service-account JSON) or {ENV_SA_JSON_FILE} (its path). The resource's write-only \
+         gcs_credentials_wo is not available here: Terraform sends it only with the \
+         configuration of a create or update."
+    )
+}
+
+fn is_missing_credential(e: &PublishError) -> bool {
+    matches!(e, PublishError::Credentials(CredentialError::Missing))
+}
+
+/// Releases the instance's reference to its published artifact and deletes the objects and
+/// manifest only when no other reference is left and `retain_on_destroy` is false. Returns
 /// warnings (e.g. objects published by a command at an http URL cannot be deleted).
 pub async fn delete(
     state: &Value,
@@ -116,32 +158,97 @@ pub async fn delete(
         tracing::info!("unpublished build: nothing remote to delete; the local cache stays");
         return Ok(warnings);
     }
-    if retain_on_destroy(state) {
-        tracing::info!(manifest = %contract.manifest_url, "retain_on_destroy: published objects kept");
+    let retain = retain_on_destroy(state);
+    let located = locate(&contract, state).map_err(|e| {
+        Diagnostics::from(publish_diagnostic(
+            "Refusing to delete outside the artifact's repository",
+            &e,
+        ))
+    })?;
+    let Some(located) = located else {
+        if !retain {
+            warnings.warning(
+                "Published objects not deleted",
+                format!(
+                    "{} was published by a publish command at an http(s) URL; delete it with \
+                     the tool that published it.",
+                    crate::engine::publish::redact_url(&contract.artifact_url)
+                ),
+            );
+        }
         return Ok(warnings);
-    }
+    };
     let limit = delete_timeout(state)?;
     let env = engine_env(settings);
-    let manifest = deletion_manifest(&contract);
-    let manifest_uri = manifest_storage_uri(&contract);
-    let deleted = bounded(
-        delete_published(&manifest, manifest_uri.as_deref(), env.store_settings()),
+    let reference = reference_of(state);
+    let released = bounded(
+        references::release(&located, reference.as_deref(), retain, env.store_settings()),
         &cancel,
         limit,
     )
     .await
-    .map_err(|i| Diagnostics::from(i.diagnostic("Deleting the published image")))?
-    .map_err(|e| Diagnostics::from(publish_diagnostic("Cannot delete the published image", &e)))?;
-    tracing::info!(deleted, "published objects deleted");
-    if contract.artifact_storage_uri.starts_with("http") {
-        warnings.warning(
-            "Published objects not deleted",
-            format!(
-                "{} was published by a publish command at an http(s) URL; delete it with the \
-                 tool that published it.",
-                crate::engine::publish::redact_url(&contract.artifact_url)
-            ),
-        );
+    .map_err(|i| Diagnostics::from(i.diagnostic("Releasing the published image")))?;
+    match released {
+        Ok(Release::Retained { removed }) => {
+            tracing::info!(
+                dir = located.home.dir(),
+                removed,
+                "retain_on_destroy: only the reference was removed"
+            );
+        }
+        Ok(Release::KeptForOthers { others, .. }) => {
+            tracing::info!(
+                dir = located.home.dir(),
+                others,
+                "artifact kept: other instances still reference it"
+            );
+        }
+        Ok(Release::Deleted {
+            objects,
+            late_references,
+        }) => {
+            tracing::info!(
+                objects,
+                "last reference released; published objects deleted"
+            );
+            if late_references > 0 {
+                warnings.warning(
+                    "Another instance claimed the artifact while it was deleted",
+                    format!(
+                        "{late_references} reference(s) to {} appeared while this destroy \
+                         deleted it as its last user. The instance that claimed it fails its \
+                         create (or sees it gone at its next refresh) and republishes it.",
+                        located.home.dir()
+                    ),
+                );
+            }
+        }
+        Err(e) if is_missing_credential(&e) && retain => {
+            warnings.warning(
+                "Reference not removed: no provider credential",
+                format!(
+                    "retain_on_destroy keeps the published objects, but this instance's \
+                     reference ({}refs/{}.json) could not be removed, so the artifact stays \
+                     held until someone removes it. {}",
+                    located.home.dir(),
+                    reference.as_deref().unwrap_or("-"),
+                    missing_provider_credential("Removing it")
+                ),
+            );
+        }
+        Err(e) if is_missing_credential(&e) => {
+            return Err(Diagnostic::error(
+                "Cannot destroy the published image: no provider credential",
+                missing_provider_credential("Destroy"),
+            )
+            .into())
+        }
+        Err(e) => {
+            return Err(Diagnostics::from(publish_diagnostic(
+                "Cannot delete the published image",
+                &e,
+            )))
+        }
     }
     Ok(warnings)
 }
@@ -159,17 +266,53 @@ pub async fn read(
         return Ok((Some(state.clone()), diags));
     };
     let verification = if contract.published {
+        // refresh never looks outside the repository the instance published to
+        locate(&contract, state).map_err(|e| {
+            Diagnostics::from(publish_diagnostic(
+                "Refusing to check outside the artifact's repository",
+                &e,
+            ))
+        })?;
         let env = engine_env(settings);
-        bounded(
+        let checked = bounded(
             check_published(&contract, env.store_settings()),
             &cancel,
             READ_TIMEOUT,
         )
         .await
-        .map_err(|i| Diagnostics::from(i.diagnostic("Checking the published image")))?
-        .map_err(|e| {
-            Diagnostics::from(publish_diagnostic("Cannot check the published image", &e))
-        })?
+        .map_err(|i| Diagnostics::from(i.diagnostic("Checking the published image")))?;
+        let no_credential = !env.store_settings().credentials.is_set();
+        match checked {
+            Ok(v) => v,
+            Err(e)
+                if contract.artifact_storage_uri.starts_with("gs://")
+                    && (is_missing_credential(&e)
+                        || (no_credential
+                            && matches!(
+                                e,
+                                PublishError::Auth { .. }
+                                    | PublishError::Refused { .. }
+                                    | PublishError::Manifest { .. }
+                            ))) =>
+            {
+                tracing::warn!(error = %e, "remote check skipped: no provider credential");
+                diags.warning(
+                    "hyops_vyos_image: remote check skipped",
+                    format!(
+                        "The published image was not checked ({e}); the state is kept as it \
+                         is. {}",
+                        missing_provider_credential("Checking it at refresh")
+                    ),
+                );
+                return Ok((Some(state.clone()), diags));
+            }
+            Err(e) => {
+                return Err(Diagnostics::from(publish_diagnostic(
+                    "Cannot check the published image",
+                    &e,
+                )))
+            }
+        }
     } else {
         check_local(&contract)
     };
@@ -190,8 +333,9 @@ pub async fn read(
     }
 }
 
-/// Imports the artifact whose manifest is at `manifest_url`: the full state, inputs included
-/// where the manifest records them.
+/// Imports the artifact whose manifest is at `manifest_url`: refuses a manifest whose storage
+/// URIs leave its repository, claims a reference next to the artifact, and returns the full
+/// state, inputs included where the manifest records them.
 pub async fn import(
     manifest_url: &str,
     settings: &ProviderSettings,
@@ -211,9 +355,118 @@ pub async fn import(
             &e,
         ))
     })?;
+    let shown = crate::engine::publish::redact_url(manifest_url);
+    let located = locate_manifest(&manifest, manifest_url).map_err(|e| {
+        Diagnostics::from(Diagnostic::error(
+            "Import refused: the manifest points outside its repository",
+            format!(
+                "The import ID {shown} names a manifest whose objects are not all in one \
+                 repository directory beside it: {e}. Nothing was claimed or changed."
+            ),
+        ))
+    })?;
+    let reference = match &located {
+        Some(located) => {
+            let claimed = bounded(
+                references::claim(
+                    located,
+                    &manifest.artifact_key,
+                    env.store_settings(),
+                    &cancel,
+                ),
+                &cancel,
+                READ_TIMEOUT,
+            )
+            .await
+            .map_err(|i| Diagnostics::from(i.diagnostic("Recording the import's reference")))?;
+            Some(claimed.map_err(|e| {
+                let mut d = publish_diagnostic(
+                    "Cannot import hyops_vyos_image: its reference could not be recorded",
+                    &e,
+                );
+                if is_missing_credential(&e) {
+                    d.detail = missing_provider_credential("Import");
+                }
+                Diagnostics::from(d)
+            })?)
+        }
+        None => None,
+    };
     let contract = manifest.to_contract(manifest_url);
     let inputs = Value::Object(imported_inputs(&manifest, manifest_url));
-    contract_to_state(&contract, &inputs)
+    let state = contract_to_state(&contract, &inputs)?;
+    Ok(with_reference(state, reference.as_deref()))
+}
+
+/// Re-checks the published objects of `state` with `settings` (an update that changed
+/// `gcs_credentials_wo_version`: the settings carry the new write-only credential). Fails when
+/// the credential does not work or the objects are gone or changed.
+pub async fn recheck(
+    state: &Value,
+    settings: &ProviderSettings,
+    cancel: CancellationToken,
+) -> Result<(), Diagnostics> {
+    let Some(contract) = recorded_contract(state).filter(|c| c.published) else {
+        return Ok(());
+    };
+    if locate(&contract, state)
+        .map_err(|e| {
+            Diagnostics::from(publish_diagnostic(
+                "Refusing to check outside the artifact's repository",
+                &e,
+            ))
+        })?
+        .is_none()
+    {
+        return Ok(());
+    }
+    let env = engine_env(settings);
+    let at = crate::cty::Path::attr("gcs_credentials_wo");
+    let verification = bounded(
+        check_published(&contract, env.store_settings()),
+        &cancel,
+        READ_TIMEOUT,
+    )
+    .await
+    .map_err(|i| Diagnostics::from(i.diagnostic("Checking the published image")))?
+    .map_err(|e| {
+        Diagnostics::from(
+            publish_diagnostic(
+                "The new gcs_credentials_wo cannot read the published image",
+                &e,
+            )
+            .at(at.clone()),
+        )
+    })?;
+    match verification {
+        Verification::Present => {
+            tracing::info!("published image re-checked with the new write-only credential");
+            Ok(())
+        }
+        Verification::Gone { what } | Verification::Changed { what } => Err(Diagnostic::error(
+            "The published image is gone or changed",
+            format!(
+                "Re-checking with the new gcs_credentials_wo found: {what}. The next refresh \
+                 removes the instance from state and the plan recreates it."
+            ),
+        )
+        .at(at)
+        .into()),
+    }
+}
+
+/// `state` with `reference_id` set (null when `None`).
+pub fn with_reference(state: Value, reference: Option<&str>) -> Value {
+    match state {
+        Value::Object(mut m) => {
+            m.insert(
+                REFERENCE_ID.to_owned(),
+                reference.map(Value::string).unwrap_or(Value::Null),
+            );
+            Value::Object(m)
+        }
+        other => other,
+    }
 }
 
 /// The new state after a successful create: every input attribute as in `inputs` (the planned
