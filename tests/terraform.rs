@@ -20,5 +20,7 @@ mod gcs_stack;
 mod harness;
 #[path = "terraform/local.rs"]
 mod local;
+#[path = "terraform/references.rs"]
+mod references;
 #[path = "terraform/schema_and_plan.rs"]
 mod schema_and_plan;
