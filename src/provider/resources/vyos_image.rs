@@ -274,45 +274,33 @@ pub async fn read(
             ))
         })?;
         let env = engine_env(settings);
-        let checked = bounded(
-            check_published(&contract, env.store_settings()),
-            &cancel,
-            READ_TIMEOUT,
-        )
-        .await
-        .map_err(|i| Diagnostics::from(i.diagnostic("Checking the published image")))?;
-        let no_credential = !env.store_settings().credentials.is_set();
-        match checked {
-            Ok(v) => v,
-            Err(e)
-                if contract.artifact_storage_uri.starts_with("gs://")
-                    && (is_missing_credential(&e)
-                        || (no_credential
-                            && matches!(
-                                e,
-                                PublishError::Auth { .. }
-                                    | PublishError::Refused { .. }
-                                    | PublishError::Manifest { .. }
-                            ))) =>
-            {
-                tracing::warn!(error = %e, "remote check skipped: no provider credential");
+        let gcs = contract.artifact_storage_uri.starts_with("gs://");
+        if gcs {
+            if let Err(CredentialError::Missing) = env.store_settings().credentials.resolve() {
+                // only the write-only credential (if any) ever reached this instance
+                tracing::warn!("remote check skipped: no provider credential");
                 diags.warning(
                     "hyops_vyos_image: remote check skipped",
                     format!(
-                        "The published image was not checked ({e}); the state is kept as it \
-                         is. {}",
+                        "The published image of {} was not checked against the store, and the \
+                         state is kept as it is. {}",
+                        contract.artifact_key,
                         missing_provider_credential("Checking it at refresh")
                     ),
                 );
                 return Ok((Some(state.clone()), diags));
             }
-            Err(e) => {
-                return Err(Diagnostics::from(publish_diagnostic(
-                    "Cannot check the published image",
-                    &e,
-                )))
-            }
         }
+        bounded(
+            check_published(&contract, env.store_settings()),
+            &cancel,
+            READ_TIMEOUT,
+        )
+        .await
+        .map_err(|i| Diagnostics::from(i.diagnostic("Checking the published image")))?
+        .map_err(|e| {
+            Diagnostics::from(publish_diagnostic("Cannot check the published image", &e))
+        })?
     } else {
         check_local(&contract)
     };
