@@ -296,10 +296,25 @@ output "sha256" {{
         "reading uploaded something"
     );
 
-    // destroy removes the objects and the manifest
+    // the refresh that dropped the first instance released its reference; the recreate and the
+    // import each hold one
+    let refs = |s: &GcsStack| {
+        s.list(prefix)
+            .into_iter()
+            .filter(|n| n.contains("/refs/"))
+            .count()
+    };
+    assert_eq!(refs(s), 2, "{:?}", s.list(prefix));
+    // destroying one keeps the artifact for the importer; the last destroy removes everything
     wd.ok(&["destroy", "-auto-approve", "-no-color", "-input=false"]);
-    assert_eq!(s.list(prefix), Vec::<String>::new(), "destroy left objects");
     assert!(wd.state_list().is_empty());
+    assert!(
+        s.read(&object).is_some(),
+        "the importer's artifact was deleted"
+    );
+    assert_eq!(refs(s), 1);
+    wd2.ok(&["destroy", "-auto-approve", "-no-color", "-input=false"]);
+    assert_eq!(s.list(prefix), Vec::<String>::new(), "destroy left objects");
 }
 
 #[test]

@@ -160,3 +160,22 @@ pub(crate) async fn claim(
     .await?;
     Ok(id)
 }
+
+/// Removes only the instance's own reference (the instance leaves state because its artifact is
+/// gone or changed; the recreate records a new one). Best effort: a failure is logged.
+pub(crate) async fn forget(located: &Located, reference: &str, settings: &StoreSettings) {
+    let dropped = match located.home.store(settings) {
+        Ok(store) => refs::drop_claim(store.as_ref(), located.home.dir(), reference).await,
+        Err(e) => Err(e),
+    };
+    match dropped {
+        Ok(found) => tracing::info!(
+            reference,
+            found,
+            "reference of the dropped instance removed"
+        ),
+        Err(e) => {
+            tracing::warn!(reference, error = %e, "could not remove the dropped instance's reference")
+        }
+    }
+}

@@ -265,9 +265,10 @@ pub async fn read(
         // nothing to compare against: keep the state as it is
         return Ok((Some(state.clone()), diags));
     };
+    let mut located = None;
     let verification = if contract.published {
         // refresh never looks outside the repository the instance published to
-        locate(&contract, state).map_err(|e| {
+        located = locate(&contract, state).map_err(|e| {
             Diagnostics::from(publish_diagnostic(
                 "Refusing to check outside the artifact's repository",
                 &e,
@@ -308,6 +309,11 @@ pub async fn read(
         Verification::Present => Ok((Some(state.clone()), diags)),
         Verification::Gone { what } | Verification::Changed { what } => {
             tracing::warn!(%what, "artifact gone or changed; removing the instance from state");
+            // the instance leaves state: its reference must not hold the artifact any longer
+            if let (Some(l), Some(r)) = (&located, reference_of(state)) {
+                let env = engine_env(settings);
+                references::forget(l, &r, env.store_settings()).await;
+            }
             diags.warning(
                 "hyops_vyos_image artifact gone or changed",
                 format!(
