@@ -295,3 +295,56 @@ fn gcs_two_configurations_share_an_artifact_until_the_last_one_is_destroyed() {
     destroy_ok(&second);
     assert!(s.list(prefix).is_empty(), "{:?}", s.list(prefix));
 }
+
+/// A state written by an older provider (schema version 0, no `reference_id`, plus attributes
+/// this schema no longer has) plans cleanly under Terraform 1.0.3, is rewritten at version 1
+/// without them, and — its artifact holding no reference, as before references existed — is
+/// deleted by its destroy as the only known user.
+#[test]
+fn a_stored_v0_state_with_unknown_attributes_upgrades_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (repo, marker) = (tmp.path().join("repo"), tmp.path().join("builds"));
+    let wd = Workdir::new(&config(&repo, &marker, true, ""));
+    apply_ok(&wd);
+    let state_path = wd.path().join("terraform.tfstate");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    let instance = &mut state["resources"][0]["instances"][0];
+    assert_eq!(instance["schema_version"], 1);
+    instance["schema_version"] = 0.into();
+    let attrs = instance["attributes"].as_object_mut().unwrap();
+    attrs.remove("reference_id");
+    attrs.insert("attribute_of_an_older_provider".into(), "x".into());
+    attrs["publish"]
+        .as_object_mut()
+        .unwrap()
+        .insert("retired_knob".into(), true.into());
+    state["serial"] = (state["serial"].as_u64().unwrap() + 1).into();
+    std::fs::write(&state_path, serde_json::to_vec_pretty(&state).unwrap()).unwrap();
+    // an artifact from before references existed holds none
+    for r in refs(&repo) {
+        std::fs::remove_file(repo.join(r)).unwrap();
+    }
+
+    let (code, plan) = wd.plan_code();
+    assert_eq!(code, 0, "{plan}");
+    apply_ok(&wd);
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    let instance = &state["resources"][0]["instances"][0];
+    assert_eq!(instance["schema_version"], 1, "{instance:#}");
+    assert!(instance["attributes"]
+        .get("attribute_of_an_older_provider")
+        .is_none());
+    assert!(instance["attributes"]["publish"]
+        .get("retired_knob")
+        .is_none());
+    assert_eq!(
+        instance["attributes"]["reference_id"],
+        serde_json::Value::Null
+    );
+    assert_eq!(builds(&marker), 1);
+
+    destroy_ok(&wd);
+    assert!(objects(&repo).is_empty(), "{:?}", objects(&repo));
+}
