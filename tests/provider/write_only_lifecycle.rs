@@ -242,7 +242,26 @@ async fn write_only_credential_serves_create_and_recheck_while_refresh_warns_and
     assert!(warning.contains("gcs_credentials_file"), "{warning}");
     assert!(warning.contains("HYOPS_VYOS_GCS_SA_JSON"), "{warning}");
 
-    // destroy without a provider credential: fails naming the settings, deletes nothing
+    // a destroy plan (plan_destroy capability) already warns…
+    let destroy_plan = svc
+        .plan_resource_change(tonic::Request::new(pb::plan_resource_change::Request {
+            type_name: VYOS_IMAGE.into(),
+            prior_state: image_dv(&state),
+            proposed_new_state: image_dv(&Value::Null),
+            config: image_dv(&Value::Null),
+            client_capabilities: caps(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(decode(&destroy_plan.planned_state), Value::Null);
+    let text = texts(&destroy_plan.diagnostics);
+    assert!(!destroy_plan.diagnostics.iter().any(is_error), "{text}");
+    assert!(text.contains("Destroy will fail"), "{text}");
+    assert!(text.contains("gcs_credentials_file"), "{text}");
+
+    // …and destroy without a provider credential fails naming the settings, deletes nothing
     let destroyed = apply(&svc, &state, image_dv(&Value::Null), &Value::Null).await;
     let text = texts(&destroyed.diagnostics);
     assert!(destroyed.diagnostics.iter().any(is_error), "{text}");

@@ -137,6 +137,31 @@ fn is_missing_credential(e: &PublishError) -> bool {
     matches!(e, PublishError::Credentials(CredentialError::Missing))
 }
 
+/// Warnings for a planned destroy (the `plan_destroy` capability makes Terraform ask): a GCS
+/// artifact with no provider credential cannot be released, so the apply would fail.
+pub fn plan_destroy_warnings(state: &Value, settings: &ProviderSettings) -> Diagnostics {
+    let mut warnings = Diagnostics::new();
+    let Some(contract) = recorded_contract(state).filter(|c| c.published) else {
+        return warnings;
+    };
+    if !contract.artifact_storage_uri.starts_with("gs://") {
+        return warnings;
+    }
+    let env = engine_env(settings);
+    if let Err(CredentialError::Missing) = env.store_settings().credentials.resolve() {
+        let (summary, action) = if retain_on_destroy(state) {
+            (
+                "Destroy will leave this instance's reference behind",
+                "Removing the reference",
+            )
+        } else {
+            ("Destroy will fail: no provider credential", "Destroy")
+        };
+        warnings.warning(summary, missing_provider_credential(action));
+    }
+    warnings
+}
+
 /// Releases the instance's reference to its published artifact and deletes the objects and
 /// manifest only when no other reference is left and `retain_on_destroy` is false. Returns
 /// warnings (e.g. objects published by a command at an http URL cannot be deleted).
