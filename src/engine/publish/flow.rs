@@ -229,13 +229,20 @@ async fn publish_files(
     let manifest = write_manifest(store, &layout.manifest(), manifest, cancel).await?;
     let name = layout.manifest();
     // A last user's destroy that listed references before our claim may have deleted what we
-    // adopted; say so instead of claiming a published artifact that is not there.
+    // adopted; say so instead of claiming a published artifact that is not there. One listing
+    // (cheap everywhere; a `head` of the file backend hashes the whole file).
+    let present: std::collections::BTreeSet<String> = store
+        .list(layout.dir())
+        .await?
+        .into_iter()
+        .map(|o| o.name)
+        .collect();
     for f in published
         .iter()
         .map(|p| p.object.as_str())
         .chain([name.as_str()])
     {
-        if let Err(PublishError::NotFound { .. }) = store.head(f).await {
+        if !present.contains(f) {
             return Err(PublishError::Transient {
                 store: store.storage_uri(""),
                 attempts: 1,

@@ -27,6 +27,9 @@ use crate::engine::spec::Backend;
 /// releases (an flock: released when the holder exits, however it exits).
 pub const REFERENCE_LOCK: &str = ".hyops-references.lock";
 
+/// Longest wait for [`REFERENCE_LOCK`].
+const REFERENCE_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Builds a [`FileStore`].
 #[derive(Debug, Clone, Default)]
 pub struct FileBuilder {
@@ -380,12 +383,25 @@ impl Store for FileStore {
                 .open(&path)
                 .map_err(|e| PublishError::local(&path, e))?
         };
-        // Polls so a lock held by a stuck process cannot block a runtime thread forever; the
-        // caller's timeout (timeouts.delete, the create timeout) bounds the wait.
+        // Polls (no runtime thread blocks); holders keep it for a few small operations only, and
+        // an flock dies with its process, so a wait this long means something is wrong.
+        let deadline = std::time::Instant::now() + REFERENCE_LOCK_WAIT;
         loop {
             match fs4::fs_std::FileExt::try_lock_exclusive(&file) {
                 Ok(true) => return Ok(Some(RepositoryLock::new(Box::new(file)))),
-                Ok(false) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+                Ok(false) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await
+                }
+                Ok(false) => {
+                    return Err(PublishError::Transient {
+                        store: self.label.clone(),
+                        attempts: 1,
+                        detail: format!(
+                            "{} stayed locked by another process for {REFERENCE_LOCK_WAIT:?}",
+                            path.display()
+                        ),
+                    })
+                }
                 Err(e) => return Err(PublishError::local(&path, e)),
             }
         }

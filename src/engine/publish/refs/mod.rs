@@ -314,6 +314,49 @@ mod tests {
             .all(|e| e.file_name().to_string_lossy().starts_with('.')));
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_last_users_releasing_at_once_neither_leak_nor_double_count() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = dir();
+        let objects = vec![format!("{dir}manifest.json"), format!("{dir}k.qcow2")];
+        let store = FileBuilder::new().with_root(tmp.path()).build().unwrap();
+        for o in &objects {
+            put(&store, o).await;
+        }
+        let ids: Vec<String> = (0..2).map(|_| new_reference_id().unwrap()).collect();
+        for id in &ids {
+            claim(&store, &dir, id, "k", &CancellationToken::new())
+                .await
+                .unwrap();
+        }
+        let tasks: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                // separate stores (as separate processes would have) on one root
+                let store = FileBuilder::new().with_root(tmp.path()).build().unwrap();
+                let (dir, objects, id) = (dir.clone(), objects.clone(), id.clone());
+                tokio::spawn(async move { release(&store, &dir, Some(&id), &objects, false).await })
+            })
+            .collect();
+        let mut deleted = 0;
+        let mut kept = 0;
+        for t in tasks {
+            match t.await.unwrap().unwrap() {
+                Release::Deleted { objects, .. } => deleted += objects,
+                Release::KeptForOthers { .. } => kept += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!((deleted, kept), (2, 1), "exactly one last user deletes");
+        for o in &objects {
+            assert!(matches!(
+                store.head(o).await,
+                Err(PublishError::NotFound { .. })
+            ));
+        }
+        assert!(references(&store, &dir).await.unwrap().is_empty());
+    }
+
     #[tokio::test]
     async fn release_refuses_objects_outside_the_directory() {
         let tmp = tempfile::tempdir().unwrap();
