@@ -19,7 +19,8 @@ Routes on the front port:
   GET  /BUCKET/OBJECT    public read (no token), like a public bucket.
   anything else          needs "Authorization: Bearer <issued token>", then is forwarded to the
                          emulator. A resumable initiation with ifGenerationMatch=0 for an
-                         existing object is answered 412 (the emulator ignores preconditions).
+                         existing object is answered 412 (the emulator ignores preconditions),
+                         and so is a DELETE whose ifGenerationMatch is not the object's.
                          Tokens expire after their expires_in ({"token_ttl": N} sets it).
 
 With --sink (benchmarks) there is no emulator: resumable uploads are read and discarded, the
@@ -227,6 +228,13 @@ class Front(BaseHTTPRequestHandler):
             if not ok:
                 bump("unauthorized")
                 return self._json(401, {"error": {"code": 401, "message": "missing or unknown bearer token"}})
+        if self.command == "DELETE" and "ifGenerationMatch" in query:
+            # the emulator ignores preconditions on delete: check the generation here, like GCS
+            status, _, data = self._emulator("GET", urllib.parse.urlsplit(self.path).path, b"")
+            current = json.loads(data).get("generation") if status == 200 else None
+            bump("conditional_deletes")
+            if status == 200 and current != query["ifGenerationMatch"][0]:
+                return self._json(412, {"error": {"code": 412, "message": "conditionNotMet"}})
         return self._forward(path, body)
 
     def _token(self):
