@@ -8,10 +8,11 @@
 //!   usable credential for a private store the check is skipped with a warning (state kept).
 //! - [`delete`] releases the instance's reference; the published objects and manifest go only
 //!   when no other reference is left and `publish.retain_on_destroy` is false (`references.rs`);
-//!   the local build cache stays.
+//!   the local build cache stays. (`lifecycle.rs`, re-exported here.)
 //! - [`import`] reads a manifest, refuses one pointing outside its repository, claims a
 //!   reference and fills every input it records (see `import.rs`).
-//! - [`recheck`] re-checks the published objects with a new write-only credential.
+//! - [`recheck`] re-checks the published objects with a new write-only credential
+//!   (`lifecycle.rs`).
 //!
 //! Every store operation stays inside the repository the instance published to
 //! (`references::locate`).
@@ -22,24 +23,24 @@ use tokio_util::sync::CancellationToken;
 
 use super::bridge::{bounded, engine_diagnostics, engine_env, publish_diagnostic, LogProgress};
 use super::import::imported_inputs;
+use super::lifecycle::{
+    is_missing_credential, missing_provider_credential, provider_credential_missing,
+};
 use super::published::{check_local, check_published, recorded_contract};
 use super::references::{self, locate, locate_manifest, reference_of};
 use crate::cty::Value;
 use crate::engine;
 use crate::engine::contract::ArtifactContract;
-use crate::engine::credentials::{CredentialError, ENV_SA_JSON, ENV_SA_JSON_FILE};
-use crate::engine::duration::parse_go_duration;
-use crate::engine::publish::refs::Release;
-use crate::engine::publish::{fetch_manifest, PublishError, Verification};
+use crate::engine::publish::{fetch_manifest, Verification};
 use crate::engine::spec::{ImageSpec, ProviderSettings};
 use crate::provider::contract_state::computed_values;
 use crate::provider::schema::REFERENCE_ID;
 use crate::tfplugin5::{Diagnostic, Diagnostics};
 
-/// Default `timeouts.delete`.
-pub const DEFAULT_DELETE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+pub use super::lifecycle::{delete, plan_destroy_warnings, recheck, DEFAULT_DELETE_TIMEOUT};
+
 /// Bound on a refresh or import (a few HEAD/GET requests).
-const READ_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+pub(super) const READ_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 /// A successful create.
 #[derive(Debug)]
@@ -97,187 +98,6 @@ pub async fn create(
     })
 }
 
-/// `publish.retain_on_destroy` of a state value.
-fn retain_on_destroy(state: &Value) -> bool {
-    state
-        .get("publish")
-        .and_then(|p| p.get("retain_on_destroy"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-}
-
-/// `timeouts.delete` of a state value (Go duration), default 30m.
-fn delete_timeout(state: &Value) -> Result<Duration, Diagnostics> {
-    match state
-        .get("timeouts")
-        .and_then(|t| t.get("delete"))
-        .and_then(Value::as_str)
-    {
-        Some(t) => parse_go_duration(t).map_err(|e| {
-            Diagnostic::error("Invalid timeouts.delete", e.to_string())
-                .at(crate::cty::Path::attr("timeouts").join_attr("delete"))
-                .into()
-        }),
-        None => Ok(DEFAULT_DELETE_TIMEOUT),
-    }
-}
-
-/// What a credential problem says on destroy: the provider settings that serve destroy.
-fn missing_provider_credential(action: &str) -> String {
-    format!(
-        "{action} needs a GCS credential from the provider: set gcs_credentials or \
-         gcs_credentials_file in the provider block, or the environment variable {ENV_SA_JSON} \
-         (service-account JSON) or {ENV_SA_JSON_FILE} (its path). The resource's write-only \
-         gcs_credentials_wo is not available here: Terraform sends it only with the \
-         configuration of a create or update."
-    )
-}
-
-fn is_missing_credential(e: &PublishError) -> bool {
-    matches!(e, PublishError::Credentials(CredentialError::Missing))
-}
-
-/// Warnings for a planned destroy (the `plan_destroy` capability makes Terraform ask): a GCS
-/// artifact with no provider credential cannot be released, so the apply would fail.
-pub fn plan_destroy_warnings(state: &Value, settings: &ProviderSettings) -> Diagnostics {
-    let mut warnings = Diagnostics::new();
-    let Some(contract) = recorded_contract(state).filter(|c| c.published) else {
-        return warnings;
-    };
-    if !contract.artifact_storage_uri.starts_with("gs://") {
-        return warnings;
-    }
-    let env = engine_env(settings);
-    if let Err(CredentialError::Missing) = env.store_settings().credentials.resolve() {
-        let (summary, action) = if retain_on_destroy(state) {
-            (
-                "Destroy will leave this instance's reference behind",
-                "Removing the reference",
-            )
-        } else {
-            ("Destroy will fail: no provider credential", "Destroy")
-        };
-        warnings.warning(summary, missing_provider_credential(action));
-    }
-    warnings
-}
-
-/// Releases the instance's reference to its published artifact and deletes the objects and
-/// manifest only when no other reference is left and `retain_on_destroy` is false. Returns
-/// warnings (e.g. objects published by a command at an http URL cannot be deleted).
-pub async fn delete(
-    state: &Value,
-    settings: &ProviderSettings,
-    cancel: CancellationToken,
-) -> Result<Diagnostics, Diagnostics> {
-    let mut warnings = Diagnostics::new();
-    let Some(contract) = recorded_contract(state) else {
-        warnings.warning(
-            "No artifact contract in state",
-            "The state records no contract_json, so nothing published is known; only the \
-             instance was removed from state.",
-        );
-        return Ok(warnings);
-    };
-    if !contract.published {
-        tracing::info!("unpublished build: nothing remote to delete; the local cache stays");
-        return Ok(warnings);
-    }
-    let retain = retain_on_destroy(state);
-    let located = locate(&contract, state).map_err(|e| {
-        Diagnostics::from(publish_diagnostic(
-            "Refusing to delete outside the artifact's repository",
-            &e,
-        ))
-    })?;
-    let Some(located) = located else {
-        if !retain {
-            warnings.warning(
-                "Published objects not deleted",
-                format!(
-                    "{} was published by a publish command at an http(s) URL; delete it with \
-                     the tool that published it.",
-                    crate::engine::publish::redact_url(&contract.artifact_url)
-                ),
-            );
-        }
-        return Ok(warnings);
-    };
-    let limit = delete_timeout(state)?;
-    let env = engine_env(settings);
-    let reference = reference_of(state);
-    let released = bounded(
-        references::release(&located, reference.as_deref(), retain, env.store_settings()),
-        &cancel,
-        limit,
-    )
-    .await
-    .map_err(|i| Diagnostics::from(i.diagnostic("Releasing the published image")))?;
-    match released {
-        Ok(Release::Retained { removed }) => {
-            tracing::info!(
-                dir = located.home.dir(),
-                removed,
-                "retain_on_destroy: only the reference was removed"
-            );
-        }
-        Ok(Release::KeptForOthers { others, .. }) => {
-            tracing::info!(
-                dir = located.home.dir(),
-                others,
-                "artifact kept: other instances still reference it"
-            );
-        }
-        Ok(Release::Deleted {
-            objects,
-            late_references,
-        }) => {
-            tracing::info!(
-                objects,
-                "last reference released; published objects deleted"
-            );
-            if late_references > 0 {
-                warnings.warning(
-                    "Another instance claimed the artifact while it was deleted",
-                    format!(
-                        "{late_references} reference(s) to {} appeared while this destroy \
-                         deleted it as its last user. The instance that claimed it fails its \
-                         create (or sees it gone at its next refresh) and republishes it.",
-                        located.home.dir()
-                    ),
-                );
-            }
-        }
-        Err(e) if is_missing_credential(&e) && retain => {
-            warnings.warning(
-                "Reference not removed: no provider credential",
-                format!(
-                    "retain_on_destroy keeps the published objects, but this instance's \
-                     reference ({}refs/{}.json) could not be removed, so the artifact stays \
-                     held until someone removes it. {}",
-                    located.home.dir(),
-                    reference.as_deref().unwrap_or("-"),
-                    missing_provider_credential("Removing it")
-                ),
-            );
-        }
-        Err(e) if is_missing_credential(&e) => {
-            return Err(Diagnostic::error(
-                "Cannot destroy the published image: no provider credential",
-                missing_provider_credential("Destroy"),
-            )
-            .into())
-        }
-        Err(e) => {
-            return Err(Diagnostics::from(publish_diagnostic(
-                "Cannot delete the published image",
-                &e,
-            )))
-        }
-    }
-    Ok(warnings)
-}
-
 /// Refreshes `state` against the published object (heads only) or, for an unpublished build,
 /// the local file: `None` plus a warning when it is gone or changed.
 pub async fn read(
@@ -301,32 +121,40 @@ pub async fn read(
         })?;
         let env = engine_env(settings);
         let gcs = contract.artifact_storage_uri.starts_with("gs://");
-        if gcs {
-            if let Err(CredentialError::Missing) = env.store_settings().credentials.resolve() {
-                // only the write-only credential (if any) ever reached this instance
-                tracing::warn!("remote check skipped: no provider credential");
-                diags.warning(
-                    "hyops_vyos_image: remote check skipped",
-                    format!(
-                        "The published image of {} was not checked against the store, and the \
-                         state is kept as it is. {}",
-                        contract.artifact_key,
-                        missing_provider_credential("Checking it at refresh")
-                    ),
-                );
-                return Ok((Some(state.clone()), diags));
-            }
+        let skipped = |mut diags: Diagnostics| {
+            // only the write-only credential (if any) ever reached this instance
+            tracing::warn!("remote check skipped: no provider credential");
+            diags.warning(
+                "hyops_vyos_image: remote check skipped",
+                format!(
+                    "The published image of {} was not checked against the store, and the \
+                     state is kept as it is. {}",
+                    contract.artifact_key,
+                    missing_provider_credential("Checking it at refresh")
+                ),
+            );
+            Ok((Some(state.clone()), diags))
+        };
+        if gcs && provider_credential_missing(env.store_settings()) {
+            return skipped(diags);
         }
-        bounded(
+        let checked = bounded(
             check_published(&contract, env.store_settings()),
             &cancel,
             READ_TIMEOUT,
         )
         .await
-        .map_err(|i| Diagnostics::from(i.diagnostic("Checking the published image")))?
-        .map_err(|e| {
-            Diagnostics::from(publish_diagnostic("Cannot check the published image", &e))
-        })?
+        .map_err(|i| Diagnostics::from(i.diagnostic("Checking the published image")))?;
+        match checked {
+            Ok(v) => v,
+            Err(e) if gcs && is_missing_credential(&e) => return skipped(diags),
+            Err(e) => {
+                return Err(Diagnostics::from(publish_diagnostic(
+                    "Cannot check the published image",
+                    &e,
+                )))
+            }
+        }
     } else {
         check_local(&contract)
     };
@@ -415,63 +243,6 @@ pub async fn import(
     let inputs = Value::Object(imported_inputs(&manifest, manifest_url));
     let state = contract_to_state(&contract, &inputs)?;
     Ok(with_reference(state, reference.as_deref()))
-}
-
-/// Re-checks the published objects of `state` with `settings` (an update that changed
-/// `gcs_credentials_wo_version`: the settings carry the new write-only credential). Fails when
-/// the credential does not work or the objects are gone or changed.
-pub async fn recheck(
-    state: &Value,
-    settings: &ProviderSettings,
-    cancel: CancellationToken,
-) -> Result<(), Diagnostics> {
-    let Some(contract) = recorded_contract(state).filter(|c| c.published) else {
-        return Ok(());
-    };
-    if locate(&contract, state)
-        .map_err(|e| {
-            Diagnostics::from(publish_diagnostic(
-                "Refusing to check outside the artifact's repository",
-                &e,
-            ))
-        })?
-        .is_none()
-    {
-        return Ok(());
-    }
-    let env = engine_env(settings);
-    let at = crate::cty::Path::attr("gcs_credentials_wo");
-    let verification = bounded(
-        check_published(&contract, env.store_settings()),
-        &cancel,
-        READ_TIMEOUT,
-    )
-    .await
-    .map_err(|i| Diagnostics::from(i.diagnostic("Checking the published image")))?
-    .map_err(|e| {
-        Diagnostics::from(
-            publish_diagnostic(
-                "The new gcs_credentials_wo cannot read the published image",
-                &e,
-            )
-            .at(at.clone()),
-        )
-    })?;
-    match verification {
-        Verification::Present => {
-            tracing::info!("published image re-checked with the new write-only credential");
-            Ok(())
-        }
-        Verification::Gone { what } | Verification::Changed { what } => Err(Diagnostic::error(
-            "The published image is gone or changed",
-            format!(
-                "Re-checking with the new gcs_credentials_wo found: {what}. The next refresh \
-                 removes the instance from state and the plan recreates it."
-            ),
-        )
-        .at(at)
-        .into()),
-    }
 }
 
 /// `state` with `reference_id` set (null when `None`).
