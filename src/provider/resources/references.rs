@@ -179,3 +179,105 @@ pub(crate) async fn forget(located: &Located, reference: &str, settings: &StoreS
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::contract::ManifestFile;
+
+    const DIR: &str = "img/k/1.5/abababababababab/";
+
+    fn manifest(primary: &str, extra: &str) -> Manifest {
+        Manifest {
+            artifact_key: "k".into(),
+            artifact_version: "1.5".into(),
+            artifact_format: "qcow2".into(),
+            files: vec![
+                ManifestFile {
+                    format: "qcow2".into(),
+                    storage_uri: primary.into(),
+                    sha256: "ab".repeat(32),
+                    ..Default::default()
+                },
+                ManifestFile {
+                    format: "raw.xz".into(),
+                    storage_uri: extra.into(),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn import_accepts_only_manifests_confined_to_their_directory() {
+        let good = manifest(
+            &format!("gs://b/{DIR}k.qcow2"),
+            &format!("gs://b/{DIR}k.raw.xz"),
+        );
+        let url = format!("gs://b/{DIR}manifest.json");
+        let l = locate_manifest(&good, &url).unwrap().unwrap();
+        assert_eq!(l.objects[0], format!("{DIR}manifest.json"));
+        assert_eq!(
+            l.objects.len(),
+            2,
+            "manifest and primary (no artifacts map)"
+        );
+        for (m, u) in [
+            // a file in another bucket
+            (
+                manifest(&format!("gs://b/{DIR}k.qcow2"), "gs://victim/data/k.raw.xz"),
+                url.clone(),
+            ),
+            // a manifest read from another bucket than its files
+            (good.clone(), format!("gs://other/{DIR}manifest.json")),
+            // `..` out of the directory
+            (
+                manifest(
+                    &format!("gs://b/{DIR}k.qcow2"),
+                    &format!("gs://b/{DIR}../../../../etc/k.raw.xz"),
+                ),
+                url.clone(),
+            ),
+            // a file:// path outside the repository
+            (
+                manifest(
+                    &format!("file:///srv/repo/{DIR}k.qcow2"),
+                    "file:///etc/k.raw.xz",
+                ),
+                format!("file:///srv/repo/{DIR}manifest.json"),
+            ),
+        ] {
+            assert!(locate_manifest(&m, &u).is_err(), "{u} {:?}", m.files);
+        }
+    }
+
+    #[test]
+    fn state_must_agree_with_its_publish_block() {
+        let c = ArtifactContract {
+            artifact_key: "k".into(),
+            artifact_version: "1.5".into(),
+            artifact_sha256: "ab".repeat(32),
+            artifact_storage_uri: format!("gs://b/{DIR}k.qcow2"),
+            manifest_url: format!("gs://b/{DIR}manifest.json"),
+            published: true,
+            ..Default::default()
+        };
+        let block = |bucket: &str, prefix: &str| {
+            Value::object([(
+                "publish",
+                Value::object([
+                    ("backend", Value::string("gcs")),
+                    ("bucket", Value::string(bucket)),
+                    ("prefix", Value::string(prefix)),
+                ]),
+            )])
+        };
+        assert!(locate(&c, &block("b", "img/")).unwrap().is_some());
+        assert!(locate(&c, &block("other", "img/")).is_err());
+        assert!(locate(&c, &block("b", "elsewhere/")).is_err());
+        let mut http = c.clone();
+        http.artifact_storage_uri = "https://cdn.example/k.qcow2".into();
+        assert!(locate(&http, &block("b", "img/")).unwrap().is_none());
+    }
+}
