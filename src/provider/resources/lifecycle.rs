@@ -132,8 +132,9 @@ pub async fn delete(
             warnings.warning(
                 "Published objects not deleted",
                 format!(
-                    "{} was published by a publish command at an http(s) URL; delete it with \
-                     the tool that published it.",
+                    "{} was published by a publish command, which chose where it lives; \
+                     this provider records no reference for it and does not delete it. Delete \
+                     it with the tool that published it.",
                     crate::engine::publish::redact_url(&contract.artifact_url)
                 ),
             );

@@ -46,10 +46,14 @@ fn backend_of(name: &str) -> Option<Backend> {
 /// Where the artifact of `c` lives, confined to the repository the instance published to: the
 /// primary object must sit in the content-addressed layout, every other object (manifest,
 /// additional formats) directly beside it, and the repository must agree with the state's
-/// `publish` block where that names one. `None` for an artifact a publish command put at
-/// http(s) URLs (nothing this provider can check or delete).
+/// `publish` block where that names one. `None` for an artifact a publish command put wherever
+/// it chose (nothing this provider deletes; refresh checks it as recorded).
 pub(crate) fn locate(c: &ArtifactContract, state: &Value) -> Result<Option<Located>, PublishError> {
     if c.artifact_storage_uri.is_empty() || is_http(&c.artifact_storage_uri) {
+        return Ok(None);
+    }
+    if publish_attr(state, "command").is_some() {
+        // a publish command chose the names: no layout, no references, not ours to delete
         return Ok(None);
     }
     let backend = publish_attr(state, "backend").and_then(backend_of);
