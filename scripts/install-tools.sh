@@ -60,6 +60,9 @@ fi
 
 # time/curl/hyperfine: the benchmarks (bench/run.sh) measure with them.
 apt_install xorriso qemu-utils packer time curl hyperfine
+# sudo: the vyos-vm-images sudo path (names-only --preserve-env, killing a root-owned tree);
+# optional, those tests skip without it
+apt_install sudo || log "sudo not installed: the sudo builder tests will skip"
 # Emulator/test-fixture Python packages (into the same venv).
 pip_install 'gcp-storage-emulator' 'moto[server]' 'cryptography' 'google-crc32c'
 for exe in gcp-storage-emulator moto_server; do

@@ -20,6 +20,8 @@ mod gcs_stack;
 mod harness;
 #[path = "terraform/local.rs"]
 mod local;
+#[path = "terraform/provenance.rs"]
+mod provenance;
 #[path = "terraform/references.rs"]
 mod references;
 #[path = "terraform/schema_and_plan.rs"]
