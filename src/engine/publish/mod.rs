@@ -30,7 +30,8 @@ pub use remote::{
     delete_published, fetch_manifest, redact_url, store_for_uri, verify_published, Verification,
 };
 pub use retry::RetryConfig;
-pub use store::{PutOutcome, RemoteObject, RepositoryLock, Store, UploadSource};
+pub use store::RepositoryLock;
+pub use store::{PutOutcome, RemoteObject, Store, UploadSource};
 pub use target::{PublishTarget, StoreSettings};
 
 /// Reads a response body up to `limit` bytes, refusing larger ones.

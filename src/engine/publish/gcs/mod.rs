@@ -90,16 +90,6 @@ impl ObjectResource {
     }
 }
 
-/// One page of an object listing.
-#[derive(Debug, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Listing {
-    #[serde(default)]
-    items: Vec<ObjectResource>,
-    #[serde(default)]
-    next_page_token: Option<String>,
-}
-
 /// The `message` of a JSON-API error body, else the status text.
 async fn error_message(resp: Response) -> String {
     let status = resp.status();
@@ -286,6 +276,15 @@ impl Store for GcsStore {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<RemoteObject>, PublishError> {
+        /// One page of an object listing.
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Listing {
+            #[serde(default)]
+            items: Vec<ObjectResource>,
+            #[serde(default)]
+            next_page_token: Option<String>,
+        }
         let url = format!(
             "{}/storage/v1/b/{}/o",
             self.endpoint,
