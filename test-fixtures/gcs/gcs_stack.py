@@ -19,8 +19,7 @@ Routes on the front port:
   GET  /BUCKET/OBJECT    public read (no token), like a public bucket.
   anything else          needs "Authorization: Bearer <issued token>", then is forwarded to the
                          emulator. A resumable initiation with ifGenerationMatch=0 for an
-                         existing object is answered 412 (the emulator ignores preconditions),
-                         and so is a DELETE whose ifGenerationMatch is not the object's.
+                         existing object is answered 412 (the emulator ignores preconditions).
                          Tokens expire after their expires_in ({"token_ttl": N} sets it).
 
 With --sink (benchmarks) there is no emulator: resumable uploads are read and discarded, the
@@ -228,13 +227,6 @@ class Front(BaseHTTPRequestHandler):
             if not ok:
                 bump("unauthorized")
                 return self._json(401, {"error": {"code": 401, "message": "missing or unknown bearer token"}})
-        if self.command == "DELETE" and "ifGenerationMatch" in query:
-            # the emulator ignores preconditions on delete: check the generation here, like GCS
-            status, _, data = self._emulator("GET", urllib.parse.urlsplit(self.path).path, b"")
-            current = json.loads(data).get("generation") if status == 200 else None
-            bump("conditional_deletes")
-            if status == 200 and current != query["ifGenerationMatch"][0]:
-                return self._json(412, {"error": {"code": 412, "message": "conditionNotMet"}})
         return self._forward(path, body)
 
     def _token(self):
@@ -329,7 +321,23 @@ class Front(BaseHTTPRequestHandler):
         self._route()
 
     def do_DELETE(self):
+        if self._stale_generation():
+            return self._json(412, {"error": {"code": 412, "message": "conditionNotMet"}})
         self._route()
+
+    def _stale_generation(self):
+        """An authorized DELETE with ifGenerationMatch that the object no longer has (GCS answers
+        412; the emulator ignores preconditions on delete, so the front checks)."""
+        split = urllib.parse.urlsplit(self.path)
+        want = urllib.parse.parse_qs(split.query).get("ifGenerationMatch")
+        auth = self.headers.get("Authorization", "")
+        with STATE["lock"]:
+            authorized = STATE["tokens"].get(auth[7:] if auth.startswith("Bearer ") else None, 0) > time.time()
+        if not want or not authorized or not split.path.startswith("/storage/"):
+            return False
+        bump("conditional_deletes")
+        status, _, data = self._emulator("GET", split.path, b"")
+        return status == 200 and json.loads(data).get("generation") != want[0]
 
 
 def main():

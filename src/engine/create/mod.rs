@@ -95,7 +95,6 @@ pub async fn create(
                 .create(&logs)
                 .map_err(|e| EngineError::io(format!("creating {}", logs.display()), e))?;
             target.command_log_dir = Some(logs);
-            target.reference_id = spec.reference_id.clone();
             Some(target)
         }
         None => None,

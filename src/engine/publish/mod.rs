@@ -30,9 +30,11 @@ pub use remote::{
     delete_published, fetch_manifest, redact_url, store_for_uri, verify_published, Verification,
 };
 pub use retry::RetryConfig;
-pub use store::RepositoryLock;
 pub use store::{PutOutcome, RemoteObject, Store, UploadSource};
 pub use target::{PublishTarget, StoreSettings};
+
+/// The guard [`Store::lock_references`] returns.
+pub use store::RepositoryLock;
 
 /// Reads a response body up to `limit` bytes, refusing larger ones.
 pub(crate) async fn read_limited(

@@ -61,6 +61,25 @@ pub(super) fn missing_provider_credential(action: &str) -> String {
     )
 }
 
+/// Refresh without a provider credential: the state stays, with a warning saying which settings
+/// enable the check.
+pub(super) fn check_skipped(
+    c: &crate::engine::contract::ArtifactContract,
+    mut diags: Diagnostics,
+) -> Diagnostics {
+    tracing::warn!("remote check skipped: no provider credential");
+    diags.warning(
+        "hyops_vyos_image: remote check skipped",
+        format!(
+            "The published image of {} was not checked against the store, and the state is \
+             kept as it is. {}",
+            c.artifact_key,
+            missing_provider_credential("Checking it at refresh")
+        ),
+    );
+    diags
+}
+
 /// The store said "no credential" (none configured anywhere).
 pub(super) fn is_missing_credential(e: &PublishError) -> bool {
     matches!(e, PublishError::Credentials(CredentialError::Missing))

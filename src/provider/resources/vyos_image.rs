@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::bridge::{bounded, engine_diagnostics, engine_env, publish_diagnostic, LogProgress};
 use super::import::imported_inputs;
 use super::lifecycle::{
-    is_missing_credential, missing_provider_credential, provider_credential_missing,
+    check_skipped, is_missing_credential, missing_provider_credential, provider_credential_missing,
 };
 use super::published::{check_local, check_published, recorded_contract};
 use super::references::{self, locate, locate_manifest, reference_of};
@@ -120,41 +120,22 @@ pub async fn read(
             ))
         })?;
         let env = engine_env(settings);
-        let gcs = contract.artifact_storage_uri.starts_with("gs://");
-        let skipped = |mut diags: Diagnostics| {
+        if contract.artifact_storage_uri.starts_with("gs://")
+            && provider_credential_missing(env.store_settings())
+        {
             // only the write-only credential (if any) ever reached this instance
-            tracing::warn!("remote check skipped: no provider credential");
-            diags.warning(
-                "hyops_vyos_image: remote check skipped",
-                format!(
-                    "The published image of {} was not checked against the store, and the \
-                     state is kept as it is. {}",
-                    contract.artifact_key,
-                    missing_provider_credential("Checking it at refresh")
-                ),
-            );
-            Ok((Some(state.clone()), diags))
-        };
-        if gcs && provider_credential_missing(env.store_settings()) {
-            return skipped(diags);
+            return Ok((Some(state.clone()), check_skipped(&contract, diags)));
         }
-        let checked = bounded(
+        bounded(
             check_published(&contract, env.store_settings()),
             &cancel,
             READ_TIMEOUT,
         )
         .await
-        .map_err(|i| Diagnostics::from(i.diagnostic("Checking the published image")))?;
-        match checked {
-            Ok(v) => v,
-            Err(e) if gcs && is_missing_credential(&e) => return skipped(diags),
-            Err(e) => {
-                return Err(Diagnostics::from(publish_diagnostic(
-                    "Cannot check the published image",
-                    &e,
-                )))
-            }
-        }
+        .map_err(|i| Diagnostics::from(i.diagnostic("Checking the published image")))?
+        .map_err(|e| {
+            Diagnostics::from(publish_diagnostic("Cannot check the published image", &e))
+        })?
     } else {
         check_local(&contract)
     };

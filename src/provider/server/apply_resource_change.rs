@@ -1,7 +1,8 @@
 //! ApplyResourceChange: create (one call into [`vyos_image::create`]), destroy, or an in-place
-//! update (state-only attributes: the planned state becomes the new state; a changed
-//! `gcs_credentials_wo_version` first re-checks the published objects with the new write-only
-//! credential, [`vyos_image::recheck`]).
+//! update (state-only attributes: the planned state becomes the new state).
+//!
+//! An update that changes `gcs_credentials_wo_version` first re-checks the published objects
+//! with the new write-only credential ([`vyos_image::recheck`]).
 
 use super::{dynamic, lookup};
 use crate::cty::Value;
