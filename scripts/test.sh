@@ -13,6 +13,8 @@ export PATH="$root/.tools/bin:$root/.tools/venv/bin:$PATH"
 export HYOPS_TEST_TERRAFORM="$root/.tools/bin/terraform"
 # The emulator-backed suites (GCS stack, moto S3, azurite) are mandatory here: a missing emulator fails.
 export HYOPS_TEST_GCS=1 HYOPS_TEST_S3=1 HYOPS_TEST_AZURE=1
+# The build-runner suite (tests/runner.rs) starts a real sshd on 127.0.0.1 (needs root, openssh-server).
+export HYOPS_TEST_SSH=1
 # Boot verification under real qemu-system-x86_64 (TCG) with the fixture install-tools.sh built.
 export HYOPS_TEST_BOOT=1
 
