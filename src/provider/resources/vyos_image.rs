@@ -61,13 +61,7 @@ pub async fn create(
     cancel: CancellationToken,
 ) -> Result<Created, Diagnostics> {
     let env = engine_env(settings);
-    let mut spec = spec.clone();
-    if spec.publish.is_some() {
-        spec.reference_id = Some(engine::publish::refs::new_reference_id().map_err(|e| {
-            Diagnostics::from(publish_diagnostic("Cannot create a reference id", &e))
-        })?);
-    }
-    let spec = &spec;
+    let spec = &with_new_reference(spec)?;
     let outcome = engine::create::create(spec, &env, cancel, &LogProgress::default())
         .await
         .map_err(|e| {
@@ -84,13 +78,7 @@ pub async fn create(
     for w in &outcome.warnings {
         warnings.warning("hyops_vyos_image build warning", w.clone());
     }
-    // a publish command records no reference (its http URLs are not a repository)
-    let reference_id = spec
-        .reference_id
-        .clone()
-        .filter(|_| outcome.contract.published)
-        .filter(|_| !outcome.contract.artifact_storage_uri.starts_with("http"))
-        .filter(|_| spec.publish.as_ref().is_none_or(|p| p.command.is_none()));
+    let reference_id = recorded_reference(spec, &outcome.contract);
     Ok(Created {
         contract: outcome.contract,
         warnings,
@@ -241,6 +229,28 @@ pub async fn import(
     let inputs = Value::Object(imported_inputs(&manifest, manifest_url));
     let state = contract_to_state(&contract, &inputs)?;
     Ok(with_reference(state, reference.as_deref()))
+}
+
+/// `spec` with a fresh `reference_id` when it publishes (the engine records it next to the
+/// artifact, here or on a build runner).
+pub(crate) fn with_new_reference(spec: &ImageSpec) -> Result<ImageSpec, Diagnostics> {
+    let mut spec = spec.clone();
+    if spec.publish.is_some() {
+        spec.reference_id = Some(engine::publish::refs::new_reference_id().map_err(|e| {
+            Diagnostics::from(publish_diagnostic("Cannot create a reference id", &e))
+        })?);
+    }
+    Ok(spec)
+}
+
+/// The reference a finished create recorded: none for an unpublished build or a publish command
+/// (its output is not in a repository this provider manages).
+pub(crate) fn recorded_reference(spec: &ImageSpec, contract: &ArtifactContract) -> Option<String> {
+    spec.reference_id
+        .clone()
+        .filter(|_| contract.published)
+        .filter(|_| !contract.artifact_storage_uri.starts_with("http"))
+        .filter(|_| spec.publish.as_ref().is_none_or(|p| p.command.is_none()))
 }
 
 /// `state` with `reference_id` set (null when `None`).
