@@ -5,16 +5,22 @@
 //! Emulator tests run when their tool is installed; set `HYOPS_TEST_GCS=1`, `HYOPS_TEST_S3=1`,
 //! `HYOPS_TEST_AZURE=1` to make a missing tool a failure instead of a skip (CI does).
 
+#[path = "publish/azure_integrity.rs"]
+mod azure_integrity;
 #[path = "publish/file_backend.rs"]
 mod file_backend;
 #[path = "publish/gcs.rs"]
 mod gcs;
+#[path = "publish/gcs_faults.rs"]
+mod gcs_faults;
 #[path = "common/gcs_stack.rs"]
 mod gcs_stack_common;
 #[path = "publish/hyops_state.rs"]
 mod hyops_state_files;
 #[path = "publish/object_stores.rs"]
 mod object_stores;
+#[path = "publish/s3_faults.rs"]
+mod s3_faults;
 #[path = "publish/secrets.rs"]
 mod secrets;
 #[path = "publish/support.rs"]

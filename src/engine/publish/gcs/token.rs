@@ -15,6 +15,11 @@ use crate::engine::credentials::{GcsServiceAccount, SecretString};
 pub(super) const SCOPE: &str = "https://www.googleapis.com/auth/devstorage.read_write";
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const LIFETIME_SECS: u64 = 3600;
+/// A token answer is never trusted to live longer than this (a huge `expires_in` must not
+/// overflow an `Instant` or pin a token forever).
+const MAX_LIFETIME_SECS: u64 = 12 * 3600;
+/// Largest token-endpoint answer read into memory.
+const ANSWER_LIMIT: u64 = 64 * 1024;
 
 #[derive(Clone)]
 struct CachedToken {
@@ -131,7 +136,8 @@ impl TokenCache {
             .map_err(|e| GcsError::Http(super::error::describe(e)))?;
         let status = resp.status();
         if !status.is_success() {
-            let body: TokenErrorBody = resp.json().await.unwrap_or_default();
+            let raw = crate::engine::publish::read_prefix(resp, ANSWER_LIMIT).await;
+            let body: TokenErrorBody = serde_json::from_slice(&raw).unwrap_or_default();
             let detail = format!(
                 "token endpoint {uri} answered {status}: {} {}",
                 body.error, body.error_description
@@ -142,17 +148,20 @@ impl TokenCache {
                 GcsError::TokenRefused(detail)
             });
         }
-        let body: TokenResponse = resp.json().await.map_err(|e| {
-            GcsError::TokenRefused(format!(
-                "token endpoint {uri}: unreadable answer: {}",
-                super::error::describe(e)
-            ))
-        })?;
-        let lifetime = Duration::from_secs(body.expires_in.unwrap_or(LIFETIME_SECS));
+        let body: TokenResponse = super::read_json(resp, ANSWER_LIMIT, uri)
+            .await
+            .map_err(|e| {
+                GcsError::TokenRefused(format!("token endpoint {uri}: unreadable answer: {e}"))
+            })?;
+        let lifetime = Duration::from_secs(
+            body.expires_in
+                .unwrap_or(LIFETIME_SECS)
+                .min(MAX_LIFETIME_SECS),
+        );
         let margin = Duration::from_secs(300).min(lifetime / 2);
         Ok(CachedToken {
             token: SecretString::new(body.access_token),
-            refresh_at: started + lifetime - margin,
+            refresh_at: started + (lifetime - margin),
         })
     }
 }
