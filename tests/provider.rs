@@ -13,6 +13,11 @@ use hyops::provider::ProviderService;
 use hyops::tfplugin5::pb;
 use hyops::tfplugin5::pb::provider_server::Provider;
 
+#[path = "common/gcs_stack.rs"]
+mod gcs_stack;
+#[path = "provider/write_only_lifecycle.rs"]
+mod write_only_lifecycle;
+
 // ---------------------------------------------------------------- helpers
 
 fn s(v: &str) -> Value {
@@ -279,7 +284,10 @@ async fn schema_has_every_design_attribute_with_a_description() {
     assert!(attr(provider, "gcs_credentials").sensitive);
 
     let image = resp.resource_schemas[VYOS_IMAGE].block.as_ref().unwrap();
-    assert_eq!(resp.resource_schemas[VYOS_IMAGE].version, 0);
+    assert_eq!(
+        resp.resource_schemas[VYOS_IMAGE].version, 1,
+        "v1 added reference_id"
+    );
     assert!(!image.description.is_empty());
     let mut image_attrs = vec![
         "artifact_key",
@@ -295,6 +303,7 @@ async fn schema_has_every_design_attribute_with_a_description() {
         "notes",
         "gcs_credentials_wo",
         "gcs_credentials_wo_version",
+        "reference_id",
     ];
     image_attrs.extend_from_slice(CONTRACT);
     assert_described(image, &image_attrs);
@@ -408,7 +417,16 @@ async fn metadata_lists_the_resource_and_the_data_source() {
         .collect();
     assert_eq!(resources, vec![VYOS_IMAGE]);
     assert_eq!(data, vec![VYOS_ARTIFACT]);
-    assert!(resp.server_capabilities.is_none());
+    let caps = resp.server_capabilities.expect("capabilities announced");
+    assert!(caps.plan_destroy && caps.get_provider_schema_optional);
+    assert!(!caps.move_resource_state, "no MoveResourceState RPC");
+    let schema = svc
+        .get_schema(tonic::Request::new(pb::get_provider_schema::Request {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(schema.server_capabilities, Some(caps));
+    assert_eq!(schema.resource_schemas[VYOS_IMAGE].version, 1);
 }
 
 // ---------------------------------------------------------------- validation
@@ -887,7 +905,15 @@ async fn plan_with_state_only_changes_updates_in_place_and_keeps_computed() {
 async fn destroy_plan_passes_through() {
     let svc = ProviderService::new();
     let resp = plan(&svc, &prior_state(), &Value::Null, &Value::Null).await;
-    assert!(resp.diagnostics.is_empty(), "{:?}", resp.diagnostics);
+    // the prior state is a GCS artifact and this provider has no credential: a warning only
+    assert_eq!(errors(&resp.diagnostics), 0, "{:?}", resp.diagnostics);
+    assert!(
+        resp.diagnostics
+            .iter()
+            .all(|d| d.summary.contains("no provider credential")),
+        "{:?}",
+        resp.diagnostics
+    );
     assert!(resp.requires_replace.is_empty());
     assert_eq!(decode_image(&resp.planned_state), Value::Null);
 }
@@ -895,7 +921,7 @@ async fn destroy_plan_passes_through() {
 // ---------------------------------------------------------------- state, apply, stop
 
 #[tokio::test]
-async fn upgrade_resource_state_turns_json_into_msgpack() {
+async fn upgrade_resource_state_drops_stale_attributes_and_upgrades_v0() {
     let svc = ProviderService::new();
     let json = serde_json::json!({
         "artifact_key": "vyos-1.5-qcow2",
@@ -903,7 +929,8 @@ async fn upgrade_resource_state_turns_json_into_msgpack() {
         "source_iso_sha256": "0123456789abcdef".repeat(4),
         "artifact_size_bytes": 18446744073709551615u64,
         "gcs_credentials_wo": "leaked",
-        "build": {"method": "packer", "disk_size_gb": 10},
+        "build": {"method": "packer", "disk_size_gb": 10, "retired_knob": 3},
+        "attribute_of_an_older_provider": "x",
         "published": true
     });
     let resp = svc
@@ -931,11 +958,17 @@ async fn upgrade_resource_state_turns_json_into_msgpack() {
     );
     assert_eq!(state.get("gcs_credentials_wo"), Some(&Value::Null));
     assert_eq!(state.get("notes"), Some(&Value::Null));
+    assert_eq!(
+        state.get("reference_id"),
+        Some(&Value::Null),
+        "v0: published before references existed"
+    );
+    assert!(state.get("attribute_of_an_older_provider").is_none());
 
     let newer = svc
         .upgrade_resource_state(tonic::Request::new(pb::upgrade_resource_state::Request {
             type_name: VYOS_IMAGE.into(),
-            version: 3,
+            version: 7,
             raw_state: Some(pb::RawState {
                 json: b"{}".to_vec(),
                 flatmap: Default::default(),

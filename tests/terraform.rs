@@ -22,5 +22,7 @@ mod harness;
 mod local;
 #[path = "terraform/provenance.rs"]
 mod provenance;
+#[path = "terraform/references.rs"]
+mod references;
 #[path = "terraform/schema_and_plan.rs"]
 mod schema_and_plan;

@@ -60,6 +60,11 @@ pub struct ImageSpec {
     /// operator CLI only: provider-level settings (same names as the provider block)
     #[serde(default)]
     pub provider: Option<ProviderSettings>,
+    /// the reference this create records next to the published artifact (the resource's
+    /// computed `reference_id`); `None` records none. An operator CLI spec may name one to
+    /// hold the artifact against other users' destroys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_id: Option<String>,
 }
 
 /// `artifact_format`

@@ -13,6 +13,7 @@ pub mod resources;
 pub mod schema;
 mod server;
 pub mod service;
+mod state_upgrade;
 pub mod validate;
 
 pub use service::ProviderService;

@@ -180,7 +180,7 @@ impl pb::provider_server::Provider for ProviderService {
     ) -> Rpc<pb::plan_resource_change::Response> {
         let req = req.into_inner();
         guarded("PlanResourceChange", async {
-            server::plan_resource_change::handle(req)
+            server::plan_resource_change::handle(self, req)
         })
         .await
     }

@@ -312,7 +312,23 @@ class Front(BaseHTTPRequestHandler):
         self._route()
 
     def do_DELETE(self):
+        if self._stale_generation():
+            return self._json(412, {"error": {"code": 412, "message": "conditionNotMet"}})
         self._route()
+
+    def _stale_generation(self):
+        """An authorized DELETE with ifGenerationMatch that the object no longer has (GCS answers
+        412; the emulator ignores preconditions on delete, so the front checks)."""
+        split = urllib.parse.urlsplit(self.path)
+        want = urllib.parse.parse_qs(split.query).get("ifGenerationMatch")
+        auth = self.headers.get("Authorization", "")
+        with STATE["lock"]:
+            authorized = STATE["tokens"].get(auth[7:] if auth.startswith("Bearer ") else None, 0) > time.time()
+        if not want or not authorized or not split.path.startswith("/storage/"):
+            return False
+        bump("conditional_deletes")
+        status, _, data = self._emulator("GET", split.path, b"")
+        return status == 200 and json.loads(data).get("generation") != want[0]
 
 
 def emulator_call(method, path, body, headers):

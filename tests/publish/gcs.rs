@@ -343,3 +343,78 @@ async fn gcs_token_is_cached_and_refreshed_before_it_expires() {
     .await
     .expect("test timed out");
 }
+
+/// References on GCS: claims listed by prefix, and deletes conditional on the generation seen
+/// (the stack answers 412 like GCS when the object has another generation by now).
+#[tokio::test]
+async fn gcs_references_and_conditional_deletes() {
+    use hyops::engine::publish::refs::{self, Release};
+    let Some(stack) = GcsStack::start().await else {
+        return;
+    };
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = tempfile::tempdir().unwrap();
+        let files = vec![make_file(work.path(), "r.qcow2", "qcow2", 300_000, 21)];
+        let cancel = CancellationToken::new();
+        let (a, b) = (
+            refs::new_reference_id().unwrap(),
+            refs::new_reference_id().unwrap(),
+        );
+        let mut target =
+            PublishTarget::resolve(&stack.spec("refs/"), &stack.settings(), None).unwrap();
+        target.reference_id = Some(a.clone());
+        let set = publish(&target, &files, &meta("7.0"), &cancel)
+            .await
+            .unwrap();
+        target.reference_id = Some(b.clone());
+        publish(&target, &files, &meta("7.0"), &cancel)
+            .await
+            .unwrap();
+        let store = target.store().unwrap();
+        let layout = ObjectLayout::new("refs/", "vyos-test", "7.0", &files[0].sha256).unwrap();
+        let mut ids = refs::references(store.as_ref(), layout.dir())
+            .await
+            .unwrap();
+        ids.sort();
+        let mut want = vec![a.clone(), b.clone()];
+        want.sort();
+        assert_eq!(ids, want);
+
+        // a delete conditional on a generation the object no longer has is refused by the store
+        let name = &set.files[0].object;
+        assert!(store.head(name).await.unwrap().generation.is_some());
+        let before = stack.stat("conditional_deletes").await;
+        assert!(!store.delete_if_generation(name, Some("1")).await.unwrap());
+        store.head(name).await.expect("object spared");
+        assert_eq!(stack.stat("conditional_deletes").await, before + 1);
+
+        let objects = vec![layout.manifest(), name.clone()];
+        let r = refs::release(store.as_ref(), layout.dir(), Some(&a), &objects, false)
+            .await
+            .unwrap();
+        assert_eq!(
+            r,
+            Release::KeptForOthers {
+                removed: true,
+                others: 1
+            }
+        );
+        let r = refs::release(store.as_ref(), layout.dir(), Some(&b), &objects, false)
+            .await
+            .unwrap();
+        assert_eq!(
+            r,
+            Release::Deleted {
+                objects: 2,
+                late_references: 0
+            }
+        );
+        assert!(stack.stat("conditional_deletes").await >= before + 3);
+        assert!(matches!(
+            store.head(name).await,
+            Err(PublishError::NotFound { .. })
+        ));
+    })
+    .await
+    .expect("test timed out");
+}

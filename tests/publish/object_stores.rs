@@ -1,6 +1,112 @@
 //! S3 (moto) and Azure (azurite) through object_store.
 
 use crate::support::*;
+use hyops::engine::publish::refs::{self, ArtifactHome, Release};
+
+/// Reference mechanics on one store: two publishers of the same artifact each record a
+/// reference; the first release keeps everything, the last deletes the files, the manifest and
+/// the references; an artifact without references (published before they existed) is deleted
+/// by its only known user.
+async fn reference_conformance(target: &PublishTarget, settings: &StoreSettings) {
+    let work = tempfile::tempdir().unwrap();
+    let files = vec![
+        make_file(work.path(), "r.qcow2", "qcow2", 200_000, 51),
+        make_file(work.path(), "r.raw.gz", "raw.gz", 50_000, 52),
+    ];
+    let cancel = CancellationToken::new();
+    let (a, b) = (
+        refs::new_reference_id().unwrap(),
+        refs::new_reference_id().unwrap(),
+    );
+    let mut first = target.clone();
+    first.reference_id = Some(a.clone());
+    let set = publish(&first, &files, &meta("6.0"), &cancel)
+        .await
+        .unwrap();
+    let mut second = target.clone();
+    second.reference_id = Some(b.clone());
+    let again = publish(&second, &files, &meta("6.0"), &cancel)
+        .await
+        .unwrap();
+    assert_eq!(again.uploaded, 0, "the second publisher adopts the objects");
+
+    let home = ArtifactHome::locate(
+        &set.files[0].storage_uri,
+        &set.manifest.artifact_key,
+        "6.0",
+        &files[0].sha256,
+        None,
+    )
+    .unwrap();
+    // the store as destroy builds it: from the artifact's home, rooted at its repository
+    let store = home.store(settings).unwrap();
+    let mut names = refs::references(store.as_ref(), home.dir()).await.unwrap();
+    names.sort();
+    let mut want = vec![a.clone(), b.clone()];
+    want.sort();
+    assert_eq!(names, want);
+    let mut objects = vec![home.object_of(&set.manifest_storage_uri).unwrap()];
+    for f in &set.files {
+        objects.push(home.object_of(&f.storage_uri).unwrap());
+    }
+    // confinement: another bucket's URI is refused
+    let foreign = set.files[0].storage_uri.replacen("://", "://other-", 1);
+    assert!(home.object_of(&foreign).is_err(), "{foreign}");
+
+    let r = refs::release(store.as_ref(), home.dir(), Some(&a), &objects, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        r,
+        Release::KeptForOthers {
+            removed: true,
+            others: 1
+        }
+    );
+    for o in &objects {
+        store.head(o).await.unwrap();
+    }
+    let r = refs::release(store.as_ref(), home.dir(), Some(&b), &objects, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        r,
+        Release::Deleted {
+            objects: 3,
+            late_references: 0
+        }
+    );
+    for o in &objects {
+        assert!(
+            matches!(store.head(o).await, Err(PublishError::NotFound { .. })),
+            "{o}"
+        );
+    }
+    assert!(store
+        .list(&format!("{}refs/", home.dir()))
+        .await
+        .unwrap()
+        .is_empty());
+
+    // published before references existed: the only known user deletes it
+    publish(target, &files, &meta("6.0"), &cancel)
+        .await
+        .unwrap();
+    assert!(refs::references(store.as_ref(), home.dir())
+        .await
+        .unwrap()
+        .is_empty());
+    let r = refs::release(store.as_ref(), home.dir(), None, &objects, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        r,
+        Release::Deleted {
+            objects: 3,
+            late_references: 0
+        }
+    );
+}
 async fn store_conformance(target: &PublishTarget, settings: &StoreSettings, big: usize) {
     let work = tempfile::tempdir().unwrap();
     let files = vec![
@@ -117,6 +223,7 @@ async fn s3_publish_head_delete_on_moto() {
         let target = PublishTarget::resolve(&spec, &settings, None).unwrap();
         // 12 MiB: a real multipart upload with 5 MiB parts.
         store_conformance(&target, &settings, 12 * 1024 * 1024 + 7).await;
+        reference_conformance(&target, &settings).await;
     })
     .await
     .expect("test timed out");
@@ -213,6 +320,7 @@ async fn azure_publish_head_delete_on_azurite() {
         };
         let target = PublishTarget::resolve(&spec, &settings, None).unwrap();
         store_conformance(&target, &settings, 11 * 1024 * 1024 + 3).await;
+        reference_conformance(&target, &settings).await;
 
         // A wrong account key is an authentication error, not a retry loop.
         let mut wrong = settings.clone();

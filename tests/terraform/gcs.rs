@@ -12,7 +12,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use crate::gcs_stack::{GcsStack, BUCKET};
 use crate::harness::*;
 
-fn stack() -> Option<(&'static GcsStack, MutexGuard<'static, ()>)> {
+pub(crate) fn stack() -> Option<(&'static GcsStack, MutexGuard<'static, ()>)> {
     static STACK: OnceLock<Option<GcsStack>> = OnceLock::new();
     static LOCK: Mutex<()> = Mutex::new(());
     let s = STACK
@@ -49,7 +49,7 @@ output "image" {{
 }
 
 /// A workdir for `config`, with the builder and endpoint in the environment (no credential).
-fn workdir(s: &GcsStack, key: &str, prefix: &str, marker: &Path) -> Workdir {
+pub(crate) fn workdir(s: &GcsStack, key: &str, prefix: &str, marker: &Path) -> Workdir {
     let mut wd = Workdir::new(&config(key, prefix));
     wd.set_env("HYOPS_GCS_ENDPOINT", s.base());
     wd.set_env("HYOPS_VYOS_ISO_BUILD_METHOD", "command");
@@ -296,10 +296,25 @@ output "sha256" {{
         "reading uploaded something"
     );
 
-    // destroy removes the objects and the manifest
+    // the refresh that dropped the first instance released its reference; the recreate and the
+    // import each hold one
+    let refs = |s: &GcsStack| {
+        s.list(prefix)
+            .into_iter()
+            .filter(|n| n.contains("/refs/"))
+            .count()
+    };
+    assert_eq!(refs(s), 2, "{:?}", s.list(prefix));
+    // destroying one keeps the artifact for the importer; the last destroy removes everything
     wd.ok(&["destroy", "-auto-approve", "-no-color", "-input=false"]);
-    assert_eq!(s.list(prefix), Vec::<String>::new(), "destroy left objects");
     assert!(wd.state_list().is_empty());
+    assert!(
+        s.read(&object).is_some(),
+        "the importer's artifact was deleted"
+    );
+    assert_eq!(refs(s), 1);
+    wd2.ok(&["destroy", "-auto-approve", "-no-color", "-input=false"]);
+    assert_eq!(s.list(prefix), Vec::<String>::new(), "destroy left objects");
 }
 
 #[test]

@@ -35,6 +35,17 @@ resource "hyops_vyos_image" "img" {{
     )
 }
 
+/// Published files (references under `refs/` and the backend's lock file excluded), sorted.
+fn artifact_files(repo: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = files_under(repo)
+        .into_iter()
+        .filter(|p| !p.ends_with(".hyops-references.lock"))
+        .filter(|p| !p.to_string_lossy().contains("/refs/"))
+        .collect();
+    v.sort();
+    v
+}
+
 #[test]
 fn destroy_removes_every_format_unless_retain_on_destroy_is_set_in_place() {
     let tmp = tempfile::tempdir().unwrap();
@@ -42,7 +53,7 @@ fn destroy_removes_every_format_unless_retain_on_destroy_is_set_in_place() {
     let marker = tmp.path().join("builds");
     let wd = Workdir::new(&config(&repo, &marker, ""));
     wd.ok(&["apply", "-auto-approve", "-no-color", "-input=false"]);
-    let published = files_under(&repo);
+    let published = artifact_files(&repo);
     assert_eq!(published.len(), 3, "qcow2, raw.gz, manifest: {published:?}");
 
     // retain_on_destroy updates in place (no rebuild), then destroy keeps the objects
@@ -53,14 +64,25 @@ fn destroy_removes_every_format_unless_retain_on_destroy_is_set_in_place() {
     wd.ok(&["apply", "-auto-approve", "-no-color", "-input=false"]);
     assert_eq!(builds(&marker), 1);
     wd.ok(&["destroy", "-auto-approve", "-no-color", "-input=false"]);
-    assert_eq!(files_under(&repo).len(), 3, "retained objects were deleted");
+    assert_eq!(
+        artifact_files(&repo),
+        published,
+        "retained objects were deleted"
+    );
 
     // without it, destroy deletes the manifest and every format
     wd.write_main(&config(&repo, &marker, ""));
     wd.ok(&["apply", "-auto-approve", "-no-color", "-input=false"]);
     assert_eq!(builds(&marker), 1, "the build cache served the re-create");
     wd.ok(&["destroy", "-auto-approve", "-no-color", "-input=false"]);
-    assert!(files_under(&repo).is_empty(), "{:?}", files_under(&repo));
+    assert!(artifact_files(&repo).is_empty(), "{:?}", files_under(&repo));
+    assert!(
+        files_under(&repo)
+            .iter()
+            .all(|p| p.ends_with(".hyops-references.lock")),
+        "references left: {:?}",
+        files_under(&repo)
+    );
     assert!(wd.state_list().is_empty());
 }
 

@@ -115,6 +115,8 @@ pub(super) async fn publish_step(
         .collect();
     let primary_path = files.first().map(|f| f.path.clone()).unwrap_or_default();
     let mut target = target.clone();
+    // the caller's reference, recorded next to the artifact (see publish::refs)
+    target.reference_id = spec.reference_id.clone();
     let source_url = provenance_url(&spec.source_iso_url);
     let contract = contract_env(&ContractInputs {
         artifact_key: &spec.artifact_key,

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::command::{run_publish_command, PublishCommand};
 use super::layout::ObjectLayout;
-use super::overlap::EarlyUploads;
+use super::overlap::{EarlyDone, EarlyUploads};
 use super::remote::verify_url;
 use super::store::{PutOutcome, RemoteObject, Store, UploadSource};
 use super::{PublishError, PublishTarget};
@@ -193,6 +193,28 @@ pub async fn publish_after(
         Some(e) => (e.store, e.done),
         None => (Arc::from(target.store()?), Default::default()),
     };
+    if let Some(id) = &target.reference_id {
+        // claimed before anything is adopted or uploaded, so a concurrent destroy sees it (an
+        // upload queue claimed already; claiming the same id again changes nothing)
+        super::refs::claim(store.as_ref(), layout.dir(), id, &meta.artifact_key, cancel).await?;
+    }
+    let result = publish_files(store.as_ref(), &layout, files, meta, &done, cancel).await;
+    if let (Err(_), Some(id)) = (&result, &target.reference_id) {
+        if let Err(e) = super::refs::drop_claim(store.as_ref(), layout.dir(), id).await {
+            tracing::warn!(error = %e, "could not remove this create's reference after the failure");
+        }
+    }
+    result
+}
+
+async fn publish_files(
+    store: &dyn Store,
+    layout: &ObjectLayout,
+    files: &[LocalFile],
+    meta: &ManifestMeta,
+    done: &EarlyDone,
+    cancel: &CancellationToken,
+) -> Result<PublishedSet, PublishError> {
     let mut published = Vec::with_capacity(files.len());
     let (mut uploaded, mut skipped) = (0, 0);
     for f in files {
@@ -217,7 +239,7 @@ pub async fn publish_after(
         } else {
             skipped += 1;
         }
-        let remote = confirm(store.as_ref(), &name, &src).await?;
+        let remote = confirm(store, &name, &src).await?;
         published.push(PublishedFile {
             format: f.format.clone(),
             object: name.clone(),
@@ -232,8 +254,33 @@ pub async fn publish_after(
     }
     tracing::info!(uploaded, skipped, "artifact files published");
     let manifest = build_manifest(meta, files, &published, now_rfc3339());
-    let manifest = write_manifest(store.as_ref(), &layout.manifest(), manifest, cancel).await?;
+    let manifest = write_manifest(store, &layout.manifest(), manifest, cancel).await?;
     let name = layout.manifest();
+    // A last user's destroy that listed references before our claim may have deleted what we
+    // adopted; say so instead of claiming a published artifact that is not there. One listing
+    // (cheap everywhere; a `head` of the file backend hashes the whole file).
+    let present: std::collections::BTreeSet<String> = store
+        .list(layout.dir())
+        .await?
+        .into_iter()
+        .map(|o| o.name)
+        .collect();
+    for f in published
+        .iter()
+        .map(|p| p.object.as_str())
+        .chain([name.as_str()])
+    {
+        if !present.contains(f) {
+            return Err(PublishError::Transient {
+                store: store.storage_uri(""),
+                attempts: 1,
+                detail: format!(
+                    "{f} was deleted while this create adopted it (another instance's destroy \
+                     released it as its last user); apply again to publish it anew"
+                ),
+            });
+        }
+    }
     Ok(PublishedSet {
         files: published,
         manifest,

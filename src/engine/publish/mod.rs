@@ -3,7 +3,8 @@
 //! `publish.command` override ([`command`]), content-addressed naming ([`layout`]), target
 //! resolution ([`PublishTarget::resolve`]) and the publish flow ([`publish`],
 //! [`fetch_manifest`], [`verify_published`], [`delete_published`]), with uploads that overlap the
-//! build's last steps ([`UploadQueue`], then [`publish_after`]).
+//! build's last steps ([`UploadQueue`], then [`publish_after`]), and the references next to
+//! each artifact that decide when a destroy may delete it ([`refs`]).
 //!
 //! Knows nothing about builds: it takes finished local files with their digests. Nothing is
 //! reported published unless a `head` confirms size and checksum. The manifest is written last,
@@ -18,6 +19,7 @@ pub mod gcs;
 pub mod layout;
 mod objstore;
 mod overlap;
+pub mod refs;
 mod remote;
 pub mod s3;
 mod store;
@@ -31,6 +33,9 @@ pub use overlap::{EarlyUploads, UploadQueue};
 pub use remote::{delete_published, fetch_manifest, store_for_uri, verify_published, Verification};
 pub use store::{PutOutcome, RemoteObject, Store, UploadSource};
 pub use target::{PublishTarget, StoreSettings};
+
+/// The guard [`Store::lock_references`] returns.
+pub use store::RepositoryLock;
 
 /// The first `limit` bytes of a response body at most (for error messages); read errors end it.
 pub(crate) async fn read_prefix(mut resp: reqwest::Response, limit: u64) -> Vec<u8> {

@@ -407,6 +407,28 @@ impl Store for ObjStore {
         Ok(bytes.to_vec())
     }
 
+    async fn list(&self, prefix: &str) -> Result<Vec<RemoteObject>, PublishError> {
+        // `prefix` is a directory ending in `/`; object_store lists by whole path segments
+        let dir = self.path(prefix.trim_end_matches('/'))?;
+        let listing = self
+            .inner
+            .list_with_delimiter(Some(&dir))
+            .await
+            .map_err(|e| self.convert(prefix, e))?;
+        Ok(listing
+            .objects
+            .into_iter()
+            .map(|m| RemoteObject {
+                name: m.location.to_string(),
+                size: m.size,
+                etag: m.e_tag,
+                generation: m.version,
+                ..Default::default()
+            })
+            .filter(|o| o.name.starts_with(prefix))
+            .collect())
+    }
+
     fn public_url(&self, name: &str) -> String {
         format!("{}/{}", self.public_base, encode_segments(name))
     }

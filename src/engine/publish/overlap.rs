@@ -23,12 +23,15 @@ use super::layout::ObjectLayout;
 use super::store::{PutOutcome, Store, UploadSource};
 use super::{PublishError, PublishTarget};
 
+/// Format → (object name, sha256, outcome) of the files an [`UploadQueue`] uploaded.
+pub(super) type EarlyDone = BTreeMap<String, (String, String, PutOutcome)>;
+
 /// Uploads made ahead of [`publish_after`](super::publish_after), keyed by format.
 #[derive(Debug)]
 pub struct EarlyUploads {
     pub(super) store: Arc<dyn Store>,
     /// format → (object name, sha256, outcome)
-    pub(super) done: BTreeMap<String, (String, String, PutOutcome)>,
+    pub(super) done: EarlyDone,
 }
 
 impl EarlyUploads {
@@ -78,6 +81,7 @@ impl UploadQueue {
             target.prefix.clone(),
             artifact_key.to_owned(),
             artifact_version.to_owned(),
+            target.reference_id.clone(),
             rx,
             cancel.clone(),
         ));
@@ -121,16 +125,63 @@ async fn run(
     prefix: String,
     key: String,
     version: String,
+    reference_id: Option<String>,
     mut rx: mpsc::UnboundedReceiver<LocalFile>,
     cancel: CancellationToken,
 ) -> Result<EarlyUploads, PublishError> {
     store.prepare().await;
     let mut layout: Option<ObjectLayout> = None;
     let mut done = BTreeMap::new();
+    let result = upload_each(
+        store.as_ref(),
+        &prefix,
+        &key,
+        &version,
+        reference_id.as_deref(),
+        &mut rx,
+        &mut layout,
+        &mut done,
+        &cancel,
+    )
+    .await;
+    match result {
+        Ok(()) => Ok(EarlyUploads { store, done }),
+        Err(e) => {
+            // A failed queue leaves no claim behind (the publish step claims again on a retry).
+            if let (Some(layout), Some(id)) = (&layout, &reference_id) {
+                if let Err(d) = super::refs::drop_claim(store.as_ref(), layout.dir(), id).await {
+                    tracing::warn!(error = %d, "could not remove this create's reference after the failure");
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn upload_each(
+    store: &dyn Store,
+    prefix: &str,
+    key: &str,
+    version: &str,
+    reference_id: Option<&str>,
+    rx: &mut mpsc::UnboundedReceiver<LocalFile>,
+    layout: &mut Option<ObjectLayout>,
+    done: &mut EarlyDone,
+    cancel: &CancellationToken,
+) -> Result<(), PublishError> {
     while let Some(f) = rx.recv().await {
-        let layout = match &layout {
-            Some(l) => l,
-            None => layout.insert(ObjectLayout::new(&prefix, &key, &version, &f.sha256)?),
+        let layout = match layout {
+            Some(l) => &*l,
+            None => {
+                let l = layout.insert(ObjectLayout::new(prefix, key, version, &f.sha256)?);
+                if let Some(id) = reference_id {
+                    // claimed before the first upload or adoption, so a concurrent destroy of
+                    // another user sees this instance and keeps the objects
+                    super::refs::claim(store, l.dir(), id, key, cancel).await?;
+                }
+                &*l
+            }
         };
         let name = layout.artifact(&f.format)?;
         let src = UploadSource {
@@ -141,9 +192,9 @@ async fn run(
             md5: f.md5,
             content_type: content_type(&f.format),
         };
-        let outcome = store.put_file_if_absent(&name, &src, &cancel).await?;
+        let outcome = store.put_file_if_absent(&name, &src, cancel).await?;
         tracing::info!(object = %name, uploaded = matches!(outcome, PutOutcome::Created(_)), "early upload done");
         done.insert(f.format.clone(), (name, f.sha256.clone(), outcome));
     }
-    Ok(EarlyUploads { store, done })
+    Ok(())
 }

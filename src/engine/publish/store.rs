@@ -3,7 +3,9 @@
 //!
 //! Idempotency, stated per operation: `put_file_if_absent` never overwrites (an identical object
 //! counts as success, a different one is [`PublishError::AlreadyExistsDifferent`]); `head` and
-//! `read_small` are read-only; `delete` of an absent object is not an error.
+//! `read_small` are read-only; `delete` of an absent object is not an error. `list` and
+//! `delete_if_generation` serve the references next to an artifact (`refs/`); a backend whose
+//! store has no conditional delete falls back to a plain delete (see docs/design/publish.md).
 
 use std::fmt;
 use std::path::Path;
@@ -182,6 +184,29 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Reads a small object (a manifest) whole; refuses objects larger than `limit`.
     async fn read_small(&self, name: &str, limit: u64) -> Result<Vec<u8>, PublishError>;
 
+    /// Objects whose names start with `prefix` (a directory ending in `/`), directly in it
+    /// (no deeper levels), with whatever metadata the listing gives (at least the name).
+    async fn list(&self, prefix: &str) -> Result<Vec<RemoteObject>, PublishError>;
+
+    /// Deletes the object only while it still has `generation` (GCS `ifGenerationMatch`).
+    /// `Ok(false)` when it is absent or was replaced meanwhile. Stores without conditional
+    /// deletes (or an object without a generation) fall back to [`Store::delete`].
+    async fn delete_if_generation(
+        &self,
+        name: &str,
+        generation: Option<&str>,
+    ) -> Result<bool, PublishError> {
+        let _ = generation;
+        self.delete(name).await
+    }
+
+    /// An exclusive lock over the repository's references, held until the guard drops, where
+    /// the backend has one (the `file` backend: an advisory lock file at the root). `None`:
+    /// the backend relies on create-if-absent and conditional deletes alone.
+    async fn lock_references(&self) -> Result<Option<RepositoryLock>, PublishError> {
+        Ok(None)
+    }
+
     /// The public (https) URL of `name`.
     fn public_url(&self, name: &str) -> String;
 
@@ -189,7 +214,24 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn storage_uri(&self, name: &str) -> String;
 }
 
-/// Shared put-if-absent decision for an object found at the name.
+/// A held repository lock (see [`Store::lock_references`]); released on drop.
+pub struct RepositoryLock {
+    _held: Box<dyn Send + Sync>,
+}
+
+impl RepositoryLock {
+    /// Wraps whatever releases the lock when dropped (a locked file).
+    pub(crate) fn new(held: Box<dyn Send + Sync>) -> Self {
+        RepositoryLock { _held: held }
+    }
+}
+
+impl fmt::Debug for RepositoryLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RepositoryLock")
+    }
+}
+
 /// The outcome of an upload this process just made: the stored object must match what was sent
 /// (size and checksums), else [`PublishError::Mismatch`]. Nothing is claimed otherwise.
 pub(crate) fn created_outcome(

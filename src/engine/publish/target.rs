@@ -167,6 +167,9 @@ pub struct PublishTarget {
     /// where publish-command logs go; set by the caller. Default: the system temp dir, where a
     /// log is removed again when the command succeeded (kept, and named in the error, on failure)
     pub command_log_dir: Option<PathBuf>,
+    /// the reference this publish records next to the artifact (see [`super::refs`]); `None`
+    /// records none (the operator CLI unless its spec names one)
+    pub reference_id: Option<String>,
     /// the resolved GCS credential (GCS targets; optional for commands)
     pub(crate) gcs_account: Option<GcsServiceAccount>,
     pub(crate) settings: StoreSettings,
@@ -268,6 +271,7 @@ impl PublishTarget {
             retain_on_destroy: spec.retain_on_destroy,
             command_env: BTreeMap::new(),
             command_log_dir: None,
+            reference_id: None,
             gcs_account,
             settings,
         };

@@ -137,6 +137,7 @@ pub fn image_config(config: &Value) -> Result<ImageConfig, Diagnostics> {
             publish,
             timeouts,
             provider: None,
+            reference_id: None,
         },
         gcs_credentials_wo,
     })

@@ -1,7 +1,7 @@
 //! Plan rule: what computed attributes hold in a planned state.
 
 use crate::cty::Value;
-use crate::provider::schema::{vyos_image_schema, COMPUTED_CONTRACT_ATTRIBUTES};
+use crate::provider::schema::{vyos_image_schema, COMPUTED_CONTRACT_ATTRIBUTES, REFERENCE_ID};
 
 /// Optional+computed attributes: unknown when not configured, the configured value otherwise.
 fn optional_computed() -> impl Iterator<Item = &'static str> {
@@ -19,7 +19,7 @@ pub(super) fn unknown_for_create(proposed: Value, config: &Value) -> Value {
     let Value::Object(mut attrs) = proposed else {
         return proposed;
     };
-    for name in COMPUTED_CONTRACT_ATTRIBUTES {
+    for name in COMPUTED_CONTRACT_ATTRIBUTES.iter().chain([&REFERENCE_ID]) {
         attrs.insert((*name).to_string(), Value::Unknown);
     }
     for name in optional_computed() {
@@ -37,7 +37,7 @@ pub(super) fn carry_forward(proposed: Value, prior: &Value) -> Value {
     let Value::Object(mut attrs) = proposed else {
         return proposed;
     };
-    for name in COMPUTED_CONTRACT_ATTRIBUTES {
+    for name in COMPUTED_CONTRACT_ATTRIBUTES.iter().chain([&REFERENCE_ID]) {
         if let Some(v) = prior.get(name) {
             attrs.insert((*name).to_string(), v.clone());
         }

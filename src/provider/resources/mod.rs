@@ -9,3 +9,8 @@ mod import;
 pub(crate) mod on_runner;
 pub(crate) mod published;
 pub mod vyos_image;
+
+/// destroy, destroy-plan warnings, the write-only re-check
+mod lifecycle;
+/// confinement to the instance's repository and its artifact reference
+mod references;

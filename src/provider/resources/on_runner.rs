@@ -43,6 +43,8 @@ pub(crate) async fn create(
     settings: &ProviderSettings,
     cancel: CancellationToken,
 ) -> Result<Created, Diagnostics> {
+    // the remote create records the reference next to the artifact it publishes
+    let spec = &super::vyos_image::with_new_reference(spec)?;
     let build = runner::create(session, spec, settings, cancel, &LogProgress::default())
         .await
         .map_err(|e| {
@@ -59,9 +61,11 @@ pub(crate) async fn create(
     for w in build.warnings {
         warnings.warning("hyops_vyos_image build warning", w);
     }
+    let reference_id = super::vyos_image::recorded_reference(spec, &build.contract);
     Ok(Created {
         contract: build.contract,
         warnings,
+        reference_id,
     })
 }
 

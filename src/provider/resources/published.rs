@@ -159,18 +159,6 @@ pub(crate) fn check_local(c: &ArtifactContract) -> Verification {
     }
 }
 
-/// Everything to delete on destroy: the manifest (first) and every file with a storage URI.
-pub(crate) fn deletion_manifest(c: &ArtifactContract) -> Manifest {
-    let mut m = primary_manifest(c);
-    for uri in additional_uris(c) {
-        m.files.push(ManifestFile {
-            storage_uri: uri,
-            ..Default::default()
-        });
-    }
-    m
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,7 +186,6 @@ mod tests {
             },
         );
         assert_eq!(additional_uris(&c), vec!["gs://b/p/k/1.5/abcd/k.raw.xz"]);
-        assert_eq!(deletion_manifest(&c).files.len(), 2);
         c.manifest_url = "https://storage.googleapis.com/b/p/k/1.5/abcd/manifest.json".into();
         assert_eq!(
             manifest_storage_uri(&c).as_deref(),

@@ -4,10 +4,18 @@
 //!   provider's settings; progress goes to the log, engine warnings become warning diagnostics.
 //!   A failure returns no state, so nothing half-published is ever claimed.
 //! - [`read`] re-checks what the state says was published (heads only, no download); gone or
-//!   changed → `None` plus a warning, so the next plan recreates the instance.
-//! - [`delete`] removes the published objects and manifest unless `publish.retain_on_destroy`;
-//!   the local build cache stays.
-//! - [`import`] reads a manifest and fills every input it records (see `import.rs`).
+//!   changed → `None` plus a warning, so the next plan recreates the instance. Without a
+//!   usable credential for a private store the check is skipped with a warning (state kept).
+//! - [`delete`] releases the instance's reference; the published objects and manifest go only
+//!   when no other reference is left and `publish.retain_on_destroy` is false (`references.rs`);
+//!   the local build cache stays. (`lifecycle.rs`, re-exported here.)
+//! - [`import`] reads a manifest, refuses one pointing outside its repository, claims a
+//!   reference and fills every input it records (see `import.rs`).
+//! - [`recheck`] re-checks the published objects with a new write-only credential
+//!   (`lifecycle.rs`).
+//!
+//! Every store operation stays inside the repository the instance published to
+//! (`references::locate`).
 
 use std::time::Duration;
 
@@ -15,22 +23,24 @@ use tokio_util::sync::CancellationToken;
 
 use super::bridge::{bounded, engine_diagnostics, engine_env, publish_diagnostic, LogProgress};
 use super::import::imported_inputs;
-use super::published::{
-    check_local, check_published, deletion_manifest, manifest_storage_uri, recorded_contract,
+use super::lifecycle::{
+    check_skipped, is_missing_credential, missing_provider_credential, provider_credential_missing,
 };
+use super::published::{check_local, check_published, recorded_contract};
+use super::references::{self, locate, locate_manifest, reference_of};
 use crate::cty::Value;
 use crate::engine;
 use crate::engine::contract::ArtifactContract;
-use crate::engine::duration::parse_go_duration;
-use crate::engine::publish::{delete_published, fetch_manifest, Verification};
+use crate::engine::publish::{fetch_manifest, Verification};
 use crate::engine::spec::{ImageSpec, ProviderSettings};
 use crate::provider::contract_state::computed_values;
+use crate::provider::schema::REFERENCE_ID;
 use crate::tfplugin5::{Diagnostic, Diagnostics};
 
-/// Default `timeouts.delete`.
-pub const DEFAULT_DELETE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+pub use super::lifecycle::{delete, plan_destroy_warnings, recheck, DEFAULT_DELETE_TIMEOUT};
+
 /// Bound on a refresh or import (a few HEAD/GET requests).
-const READ_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+pub(super) const READ_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 /// A successful create.
 #[derive(Debug)]
@@ -39,6 +49,8 @@ pub struct Created {
     pub contract: ArtifactContract,
     /// engine warnings (TCG, optional smoke verify failed, …) as warning diagnostics
     pub warnings: Diagnostics,
+    /// the reference recorded next to the published artifact (`None` when not published)
+    pub reference_id: Option<String>,
 }
 
 /// Builds and publishes the image of `spec`; observes `cancel` (Terraform's `Stop`, or the RPC
@@ -49,6 +61,7 @@ pub async fn create(
     cancel: CancellationToken,
 ) -> Result<Created, Diagnostics> {
     let env = engine_env(settings);
+    let spec = &with_new_reference(spec)?;
     let outcome = engine::create::create(spec, &env, cancel, &LogProgress::default())
         .await
         .map_err(|e| {
@@ -65,85 +78,12 @@ pub async fn create(
     for w in &outcome.warnings {
         warnings.warning("hyops_vyos_image build warning", w.clone());
     }
+    let reference_id = recorded_reference(spec, &outcome.contract);
     Ok(Created {
         contract: outcome.contract,
         warnings,
+        reference_id,
     })
-}
-
-/// `publish.retain_on_destroy` of a state value.
-fn retain_on_destroy(state: &Value) -> bool {
-    state
-        .get("publish")
-        .and_then(|p| p.get("retain_on_destroy"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-}
-
-/// `timeouts.delete` of a state value (Go duration), default 30m.
-fn delete_timeout(state: &Value) -> Result<Duration, Diagnostics> {
-    match state
-        .get("timeouts")
-        .and_then(|t| t.get("delete"))
-        .and_then(Value::as_str)
-    {
-        Some(t) => parse_go_duration(t).map_err(|e| {
-            Diagnostic::error("Invalid timeouts.delete", e.to_string())
-                .at(crate::cty::Path::attr("timeouts").join_attr("delete"))
-                .into()
-        }),
-        None => Ok(DEFAULT_DELETE_TIMEOUT),
-    }
-}
-
-/// Deletes the published objects and manifest of `state` (unless `retain_on_destroy`). Returns
-/// warnings (e.g. objects published by a command at an http URL cannot be deleted).
-pub async fn delete(
-    state: &Value,
-    settings: &ProviderSettings,
-    cancel: CancellationToken,
-) -> Result<Diagnostics, Diagnostics> {
-    let mut warnings = Diagnostics::new();
-    let Some(contract) = recorded_contract(state) else {
-        warnings.warning(
-            "No artifact contract in state",
-            "The state records no contract_json, so nothing published is known; only the \
-             instance was removed from state.",
-        );
-        return Ok(warnings);
-    };
-    if !contract.published {
-        tracing::info!("unpublished build: nothing remote to delete; the local cache stays");
-        return Ok(warnings);
-    }
-    if retain_on_destroy(state) {
-        tracing::info!(manifest = %contract.manifest_url, "retain_on_destroy: published objects kept");
-        return Ok(warnings);
-    }
-    let limit = delete_timeout(state)?;
-    let env = engine_env(settings);
-    let manifest = deletion_manifest(&contract);
-    let manifest_uri = manifest_storage_uri(&contract);
-    let deleted = bounded(
-        delete_published(&manifest, manifest_uri.as_deref(), env.store_settings()),
-        &cancel,
-        limit,
-    )
-    .await
-    .map_err(|i| Diagnostics::from(i.diagnostic("Deleting the published image")))?
-    .map_err(|e| Diagnostics::from(publish_diagnostic("Cannot delete the published image", &e)))?;
-    tracing::info!(deleted, "published objects deleted");
-    if contract.artifact_storage_uri.starts_with("http") {
-        warnings.warning(
-            "Published objects not deleted",
-            format!(
-                "{} was published by a publish command at an http(s) URL; delete it with the \
-                 tool that published it.",
-                crate::engine::publish::redact_url(&contract.artifact_url)
-            ),
-        );
-    }
-    Ok(warnings)
 }
 
 /// Refreshes `state` against the published object (heads only) or, for an unpublished build,
@@ -159,8 +99,22 @@ pub async fn read(
         // nothing to compare against: keep the state as it is
         return Ok((Some(state.clone()), diags));
     };
+    let mut located = None;
     let verification = if contract.published {
+        // refresh never looks outside the repository the instance published to
+        located = locate(&contract, state).map_err(|e| {
+            Diagnostics::from(publish_diagnostic(
+                "Refusing to check outside the artifact's repository",
+                &e,
+            ))
+        })?;
         let env = engine_env(settings);
+        if contract.artifact_storage_uri.starts_with("gs://")
+            && provider_credential_missing(env.store_settings())
+        {
+            // only the write-only credential (if any) ever reached this instance
+            return Ok((Some(state.clone()), check_skipped(&contract, diags)));
+        }
         bounded(
             check_published(&contract, env.store_settings()),
             &cancel,
@@ -194,6 +148,11 @@ pub async fn read(
         Verification::Present => Ok((Some(state.clone()), diags)),
         Verification::Gone { what } | Verification::Changed { what } => {
             tracing::warn!(%what, "artifact gone or changed; removing the instance from state");
+            // the instance leaves state: its reference must not hold the artifact any longer
+            if let (Some(l), Some(r)) = (&located, reference_of(state)) {
+                let env = engine_env(settings);
+                references::forget(l, &r, env.store_settings()).await;
+            }
             diags.warning(
                 "hyops_vyos_image artifact gone or changed",
                 format!(
@@ -207,8 +166,9 @@ pub async fn read(
     }
 }
 
-/// Imports the artifact whose manifest is at `manifest_url`: the full state, inputs included
-/// where the manifest records them.
+/// Imports the artifact whose manifest is at `manifest_url`: refuses a manifest whose storage
+/// URIs leave its repository, claims a reference next to the artifact, and returns the full
+/// state, inputs included where the manifest records them.
 pub async fn import(
     manifest_url: &str,
     settings: &ProviderSettings,
@@ -228,9 +188,83 @@ pub async fn import(
             &e,
         ))
     })?;
+    let shown = crate::engine::publish::redact_url(manifest_url);
+    let located = locate_manifest(&manifest, manifest_url).map_err(|e| {
+        Diagnostics::from(Diagnostic::error(
+            "Import refused: the manifest points outside its repository",
+            format!(
+                "The import ID {shown} names a manifest whose objects are not all in one \
+                 repository directory beside it: {e}. Nothing was claimed or changed."
+            ),
+        ))
+    })?;
+    let reference = match &located {
+        Some(located) => {
+            let claimed = bounded(
+                references::claim(
+                    located,
+                    &manifest.artifact_key,
+                    env.store_settings(),
+                    &cancel,
+                ),
+                &cancel,
+                READ_TIMEOUT,
+            )
+            .await
+            .map_err(|i| Diagnostics::from(i.diagnostic("Recording the import's reference")))?;
+            Some(claimed.map_err(|e| {
+                let mut d = publish_diagnostic(
+                    "Cannot import hyops_vyos_image: its reference could not be recorded",
+                    &e,
+                );
+                if is_missing_credential(&e) {
+                    d.detail = missing_provider_credential("Import");
+                }
+                Diagnostics::from(d)
+            })?)
+        }
+        None => None,
+    };
     let contract = manifest.to_contract(manifest_url);
     let inputs = Value::Object(imported_inputs(&manifest, manifest_url));
-    contract_to_state(&contract, &inputs)
+    let state = contract_to_state(&contract, &inputs)?;
+    Ok(with_reference(state, reference.as_deref()))
+}
+
+/// `spec` with a fresh `reference_id` when it publishes (the engine records it next to the
+/// artifact, here or on a build runner).
+pub(crate) fn with_new_reference(spec: &ImageSpec) -> Result<ImageSpec, Diagnostics> {
+    let mut spec = spec.clone();
+    if spec.publish.is_some() {
+        spec.reference_id = Some(engine::publish::refs::new_reference_id().map_err(|e| {
+            Diagnostics::from(publish_diagnostic("Cannot create a reference id", &e))
+        })?);
+    }
+    Ok(spec)
+}
+
+/// The reference a finished create recorded: none for an unpublished build or a publish command
+/// (its output is not in a repository this provider manages).
+pub(crate) fn recorded_reference(spec: &ImageSpec, contract: &ArtifactContract) -> Option<String> {
+    spec.reference_id
+        .clone()
+        .filter(|_| contract.published)
+        .filter(|_| !contract.artifact_storage_uri.starts_with("http"))
+        .filter(|_| spec.publish.as_ref().is_none_or(|p| p.command.is_none()))
+}
+
+/// `state` with `reference_id` set (null when `None`).
+pub fn with_reference(state: Value, reference: Option<&str>) -> Value {
+    match state {
+        Value::Object(mut m) => {
+            m.insert(
+                REFERENCE_ID.to_owned(),
+                reference.map(Value::string).unwrap_or(Value::Null),
+            );
+            Value::Object(m)
+        }
+        other => other,
+    }
 }
 
 /// The new state after a successful create: every input attribute as in `inputs` (the planned

@@ -15,6 +15,7 @@ use std::sync::LazyLock;
 use crate::tfplugin5::schema::Schema;
 
 pub use contract::COMPUTED_CONTRACT_ATTRIBUTES;
+pub use vyos_image::{REFERENCE_ID, SCHEMA_VERSION as VYOS_IMAGE_SCHEMA_VERSION};
 
 /// Type name of the resource.
 pub const VYOS_IMAGE: &str = "hyops_vyos_image";

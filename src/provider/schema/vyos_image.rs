@@ -6,6 +6,13 @@ use crate::tfplugin5::schema::{Attribute, Block, NestedBlock, Schema};
 
 use super::contract::computed_attributes;
 
+/// The resource's schema version. v1 added [`REFERENCE_ID`]; `UpgradeResourceState` upgrades
+/// v0 states (see `server/upgrade_resource_state.rs`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The computed attribute holding the instance's artifact reference.
+pub const REFERENCE_ID: &str = "reference_id";
+
 pub(super) fn schema() -> Schema {
     let s = Type::String;
     let mut attributes = vec![
@@ -80,9 +87,12 @@ pub(super) fn schema() -> Schema {
         Attribute::optional(
             "gcs_credentials_wo",
             s.clone(),
-            "Google Cloud service-account JSON as a write-only argument: used for this apply and \
-             never stored in state or plan. Needs Terraform 1.11 or later; older clients use \
-             the provider's gcs_credentials_file or HYOPS_VYOS_GCS_SA_JSON instead.",
+            "Google Cloud service-account JSON as a write-only argument: used by the apply that \
+             creates the image and by the in-place update that a new gcs_credentials_wo_version \
+             triggers; never stored in state or plan. Refresh, import and destroy cannot use it \
+             (Terraform does not send write-only values there): give the provider a credential \
+             (gcs_credentials, gcs_credentials_file, HYOPS_VYOS_GCS_SA_JSON or \
+             HYOPS_VYOS_GCS_SA_JSON_FILE) for those. Needs Terraform 1.11 or later.",
         )
         .sensitive()
         .write_only(),
@@ -91,13 +101,22 @@ pub(super) fn schema() -> Schema {
             s.clone(),
             "Version label of gcs_credentials_wo; change it to signal a rotated credential (the \
              write-only value itself is not stored, so Terraform cannot see it change). Requires \
-             gcs_credentials_wo. Updates in place.",
+             gcs_credentials_wo. Updates in place, re-checking the published objects with the \
+             new credential.",
         ),
     ];
     attributes.extend(computed_attributes());
+    attributes.push(Attribute::computed(
+        REFERENCE_ID,
+        s.clone(),
+        "This instance's reference to the published artifact, recorded next to it as \
+         refs/<reference_id>.json at create or import. Destroy removes it and deletes the \
+         artifact only when no other reference is left. Null for instances published before \
+         references existed.",
+    ));
 
     Schema {
-        version: 0,
+        version: SCHEMA_VERSION,
         block: Block {
             description: "One reproducible build-and-publish of a VyOS disk image from a pinned \
                           ISO: fetch and verify the ISO, build, smoke-verify, normalize and hash, \

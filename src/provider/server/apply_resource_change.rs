@@ -1,6 +1,9 @@
 //! ApplyResourceChange: create (one call into [`vyos_image::create`], or [`on_runner::create`]
 //! with a `build_runner`), destroy, or an in-place
 //! update (state-only attributes: the planned state becomes the new state).
+//!
+//! An update that changes `gcs_credentials_wo_version` first re-checks the published objects
+//! with the new write-only credential ([`vyos_image::recheck`]).
 
 use super::{dynamic, lookup};
 use crate::cty::Value;
@@ -50,9 +53,21 @@ async fn apply(svc: &ProviderService, req: &m::Request) -> Result<m::Response, D
             None => vyos_image::create(&image.spec, &settings, cancel).await?,
         };
         warnings = created.warnings;
-        vyos_image::contract_to_state(&created.contract, &planned)?
+        let state = vyos_image::contract_to_state(&created.contract, &planned)?;
+        vyos_image::with_reference(state, created.reference_id.as_deref())
     } else {
         // the plan allowed an in-place update only for state-only attributes
+        let version = |v: &Value| v.get("gcs_credentials_wo_version").cloned();
+        if version(&prior) != version(&planned) {
+            let image = image_config(&config)?;
+            if image.gcs_credentials_wo.is_some() {
+                let settings = image.effective_settings(&settings);
+                tracing::info!(
+                    "gcs_credentials_wo_version changed: re-checking with the new credential"
+                );
+                vyos_image::recheck(&prior, &settings, cancel).await?;
+            }
+        }
         planned
     };
     let mut resp = respond(new_state, schema, req)?;

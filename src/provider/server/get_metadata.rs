@@ -6,7 +6,7 @@ use crate::tfplugin5::pb::get_metadata as m;
 
 pub(crate) fn handle(_req: m::Request) -> m::Response {
     m::Response {
-        server_capabilities: None,
+        server_capabilities: Some(super::get_schema::server_capabilities()),
         resources: vec![m::ResourceMetadata {
             type_name: VYOS_IMAGE.to_string(),
         }],

@@ -1,8 +1,11 @@
-//! UpgradeResourceState: stored JSON state (schema version 0) → msgpack of the current schema.
-//! Called on every plan; the JSON keeps arbitrary-precision numbers.
+//! UpgradeResourceState: stored JSON state (any schema version up to the current one) → msgpack
+//! of the current schema, through `provider::state_upgrade` (attributes the schema no longer has
+//! are dropped and logged; version steps applied in order). Called on every plan; the JSON keeps
+//! arbitrary-precision numbers.
 
 use super::{dynamic, lookup};
-use crate::cty::json::decode_json;
+use crate::cty::json::decode_json_value;
+use crate::provider::state_upgrade::upgrade_state;
 use crate::tfplugin5::pb::upgrade_resource_state as m;
 use crate::tfplugin5::{Diagnostic, Diagnostics};
 
@@ -43,7 +46,23 @@ fn upgrade(req: &m::Request) -> Result<crate::tfplugin5::pb::DynamicValue, Diagn
         }
         return dynamic::encode_state(crate::cty::Value::Null, schema);
     }
-    let value = decode_json(json, &schema.block.implied_type()).map_err(|e| {
+    let mut stored: serde_json::Value = serde_json::from_slice(json).map_err(|e| {
+        Diagnostic::error(
+            "Cannot read stored state",
+            format!("The stored state of {} is not JSON: {e}.", req.type_name),
+        )
+    })?;
+    let dropped = upgrade_state(&mut stored, req.version, schema.version, &schema.block);
+    if !dropped.is_empty() {
+        tracing::info!(
+            type_name = %req.type_name,
+            from = req.version,
+            to = schema.version,
+            dropped = ?dropped,
+            "state upgraded"
+        );
+    }
+    let value = decode_json_value(&stored, &schema.block.implied_type()).map_err(|e| {
         Diagnostic::error(
             "Cannot read stored state",
             format!(

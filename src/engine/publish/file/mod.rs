@@ -2,6 +2,9 @@
 //! directory, fsync, no-clobber rename, directory fsync) and never leave the root: names are
 //! validated and the resolved parent directory must stay under the canonical root (symlinks out
 //! are refused). `head` hashes the file (SHA-256) to report its checksum, which costs a full read.
+//! Reference claims and releases hold an advisory lock file at the root ([`REFERENCE_LOCK`]), so
+//! "last user gone" is decided race-free between processes on one machine (NFS: see the design
+//! note).
 
 use std::fs;
 use std::io::{Read, Write};
@@ -14,10 +17,18 @@ use tokio_util::sync::CancellationToken;
 
 use super::layout::{encode_segments, validate_object_name};
 use super::store::{
-    created_outcome, existing_outcome, PutOutcome, RemoteObject, Store, UploadSource,
+    created_outcome, existing_outcome, PutOutcome, RemoteObject, RepositoryLock, Store,
+    UploadSource,
 };
 use super::PublishError;
 use crate::engine::spec::Backend;
+
+/// The advisory lock file at the repository root that serializes reference claims and
+/// releases (an flock: released when the holder exits, however it exits).
+pub const REFERENCE_LOCK: &str = ".hyops-references.lock";
+
+/// Longest wait for [`REFERENCE_LOCK`].
+const REFERENCE_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Builds a [`FileStore`].
 #[derive(Debug, Clone, Default)]
@@ -322,6 +333,79 @@ impl Store for FileStore {
             Ok(out)
         })
         .await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<RemoteObject>, PublishError> {
+        let dir = if prefix.is_empty() {
+            self.root.clone()
+        } else {
+            // validated like an object name in that directory; must resolve inside the root
+            self.path(&format!("{}/x", prefix.trim_end_matches('/')))?;
+            self.root.join(prefix.trim_end_matches('/'))
+        };
+        let prefix = prefix.to_owned();
+        blocking(move || {
+            let rd = match fs::read_dir(&dir) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(PublishError::local(&dir, e)),
+            };
+            let mut out = Vec::new();
+            for entry in rd {
+                let entry = entry.map_err(|e| PublishError::local(&dir, e))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                // temp files of uploads in progress start with a dot
+                let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
+                if name.starts_with('.') || !is_file {
+                    continue;
+                }
+                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                out.push(RemoteObject {
+                    name: format!("{prefix}{name}"),
+                    size,
+                    ..Default::default()
+                });
+            }
+            out.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn lock_references(&self) -> Result<Option<RepositoryLock>, PublishError> {
+        let path = self.root.join(REFERENCE_LOCK);
+        let file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o644)
+                .open(&path)
+                .map_err(|e| PublishError::local(&path, e))?
+        };
+        // Polls (no runtime thread blocks); holders keep it for a few small operations only, and
+        // an flock dies with its process, so a wait this long means something is wrong.
+        let deadline = std::time::Instant::now() + REFERENCE_LOCK_WAIT;
+        loop {
+            match fs4::fs_std::FileExt::try_lock_exclusive(&file) {
+                Ok(true) => return Ok(Some(RepositoryLock::new(Box::new(file)))),
+                Ok(false) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await
+                }
+                Ok(false) => {
+                    return Err(PublishError::Transient {
+                        store: self.label.clone(),
+                        attempts: 1,
+                        detail: format!(
+                            "{} stayed locked by another process for {REFERENCE_LOCK_WAIT:?}",
+                            path.display()
+                        ),
+                    })
+                }
+                Err(e) => return Err(PublishError::local(&path, e)),
+            }
+        }
     }
 
     fn public_url(&self, name: &str) -> String {

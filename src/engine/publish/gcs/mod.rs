@@ -309,6 +309,88 @@ impl Store for GcsStore {
         }
     }
 
+    async fn list(&self, prefix: &str) -> Result<Vec<RemoteObject>, PublishError> {
+        /// One page of an object listing.
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Listing {
+            #[serde(default)]
+            items: Vec<ObjectResource>,
+            #[serde(default)]
+            next_page_token: Option<String>,
+        }
+        let url = format!(
+            "{}/storage/v1/b/{}/o",
+            self.endpoint,
+            encode_whole(&self.bucket)
+        );
+        let mut out = Vec::new();
+        let mut page: Option<String> = None;
+        loop {
+            let mut query = vec![("prefix", prefix.to_owned()), ("delimiter", "/".to_owned())];
+            if let Some(p) = &page {
+                query.push(("pageToken", p.clone()));
+            }
+            let resp = self
+                .send("list objects", true, &CancellationToken::new(), |c| {
+                    c.get(&url).query(&query).timeout(Duration::from_secs(60))
+                })
+                .await?;
+            if !resp.status().is_success() {
+                return Err(PublishError::Refused {
+                    store: self.label.clone(),
+                    detail: format!("list {prefix}: {}", error_message(resp).await),
+                });
+            }
+            let listing: Listing = resp.json().await.map_err(|e| PublishError::Refused {
+                store: self.label.clone(),
+                detail: format!("unreadable listing of {prefix}: {}", describe(e)),
+            })?;
+            out.extend(
+                listing
+                    .items
+                    .into_iter()
+                    .filter(|o| o.name.starts_with(prefix) && !o.name[prefix.len()..].contains('/'))
+                    .map(ObjectResource::into_remote),
+            );
+            match listing.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => page = Some(t),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete_if_generation(
+        &self,
+        name: &str,
+        generation: Option<&str>,
+    ) -> Result<bool, PublishError> {
+        let Some(generation) = generation.filter(|g| !g.is_empty()) else {
+            return self.delete(name).await;
+        };
+        let url = self.object_url(name);
+        let resp = self
+            .send("delete object", true, &CancellationToken::new(), |c| {
+                c.delete(&url)
+                    .query(&[("ifGenerationMatch", generation)])
+                    .timeout(Duration::from_secs(60))
+            })
+            .await?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => Ok(false),
+            StatusCode::PRECONDITION_FAILED => {
+                tracing::warn!(store = %self.label, object = name, generation, "object was replaced meanwhile; not deleted");
+                Ok(false)
+            }
+            s if s.is_success() => Ok(true),
+            _ => Err(PublishError::Refused {
+                store: self.label.clone(),
+                detail: format!("delete {name}: {}", error_message(resp).await),
+            }),
+        }
+    }
+
     fn public_url(&self, name: &str) -> String {
         match &self.public_base_url {
             Some(base) => format!("{base}/{}", encode_segments(name)),
