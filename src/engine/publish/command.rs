@@ -4,9 +4,10 @@
 //! It runs through the engine's [`supervisor`](crate::engine::supervisor) (`/bin/bash -lc` in its
 //! workdir, its own process group, output to a log file whose tail goes into errors, TERM then
 //! KILL on cancellation) with the DESIGN §2 environment given by the caller. The GCS credential
-//! reaches it only as `HYOPS_VYOS_GCS_SA_JSON_FILE`, a path to a 0600 file in a fresh 0700
-//! directory that is removed when the command ends, fails or is cancelled (or this future is
-//! dropped); `HYOPS_VYOS_GCS_SA_JSON` never reaches it. Object-store keys from the environment
+//! reaches it only as a path to a 0600 file in a fresh 0700 directory that is removed when the
+//! command ends, fails or is cancelled (or this future is dropped): `HYOPS_VYOS_GCS_SA_JSON_FILE`
+//! for a service-account key, `HYOPS_VYOS_GCS_ACCESS_TOKEN_FILE` (a short-lived access token) for
+//! every other source; `HYOPS_VYOS_GCS_SA_JSON` never reaches it. Object-store keys from the environment
 //! (`AWS_*`, `AZURE_STORAGE_*`) are passed on, since publishing is its job.
 
 use std::collections::BTreeMap;
@@ -16,7 +17,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::PublishError;
-use crate::engine::credentials::GcsServiceAccount;
+use crate::engine::credentials::google::ENV_COMMAND_SA_JSON_FILE;
+use crate::engine::credentials::GcsCredential;
 use crate::engine::supervisor::{self, CommandSpec, SupervisorError};
 
 /// How long a cancelled command gets between SIGTERM and SIGKILL.
@@ -32,7 +34,7 @@ pub struct PublishCommand<'a> {
     /// the DESIGN §2 environment (`HYOPS_VYOS_*`), added to the inherited one
     pub env: &'a BTreeMap<String, String>,
     /// the credential to hand over by path, if any
-    pub credential: Option<&'a GcsServiceAccount>,
+    pub credential: Option<&'a GcsCredential>,
     /// where its stdout/stderr are logged
     pub log_path: &'a Path,
 }
@@ -44,7 +46,7 @@ pub async fn run_publish_command(
 ) -> Result<String, PublishError> {
     // Dropped (overwritten and removed) on every return path below, and if this future is dropped.
     let secret = match cmd.credential {
-        Some(c) => Some(c.to_scoped_file()?),
+        Some(c) => Some(c.command_credential().await?),
         None => None,
     };
     let mut spec = CommandSpec::bash_script(cmd.command, "publish command", cmd.log_path)
@@ -53,7 +55,16 @@ pub async fn run_publish_command(
         .capture_stdout()
         .grace(GRACE);
     if let Some(s) = &secret {
-        spec = spec.credential_file(s.path());
+        spec = match s.env.iter().find(|(k, _)| k == ENV_COMMAND_SA_JSON_FILE) {
+            Some(_) => spec.credential_file(s.file.path()),
+            None => spec,
+        }
+        .envs(
+            s.env
+                .iter()
+                .filter(|(k, _)| k != ENV_COMMAND_SA_JSON_FILE)
+                .cloned(),
+        );
     }
     if let Some(dir) = cmd.workdir {
         spec = spec.cwd(dir);

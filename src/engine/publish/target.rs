@@ -11,7 +11,7 @@ use super::gcs::GcsBuilder;
 use super::layout::validate_prefix;
 use super::s3::S3Builder;
 use super::{PublishError, RetryConfig, Store};
-use crate::engine::credentials::{CredentialInputs, GcsServiceAccount, SecretString};
+use crate::engine::credentials::{CredentialInputs, GcsCredential, SecretString};
 use crate::engine::hyops_state;
 use crate::engine::spec::{Backend, ProviderSettings, PublishSpec};
 
@@ -52,10 +52,13 @@ impl StoreSettings {
                 .filter(|v| !v.trim().is_empty())
         });
         StoreSettings {
-            credentials: CredentialInputs::from_settings_and_env(
-                p.gcs_credentials.as_ref(),
-                p.gcs_credentials_file.as_deref(),
-            ),
+            credentials: CredentialInputs {
+                impersonate: p.gcs_impersonate_service_account.clone(),
+                ..CredentialInputs::from_settings_and_env(
+                    p.gcs_credentials.as_ref(),
+                    p.gcs_credentials_file.as_deref(),
+                )
+            },
             gcs_endpoint,
             s3_endpoint: p.s3_endpoint.clone(),
             s3_region: p.s3_region.clone(),
@@ -67,12 +70,12 @@ impl StoreSettings {
     pub(crate) fn gcs_store(
         &self,
         bucket: &str,
-        account: GcsServiceAccount,
+        credential: GcsCredential,
         public_base_url: Option<&str>,
     ) -> Result<Box<dyn Store>, PublishError> {
         let mut b = GcsBuilder::new()
             .with_bucket(bucket)
-            .with_service_account(account)
+            .with_credential(credential)
             .with_retry(self.retry);
         if let Some(e) = &self.gcs_endpoint {
             b = b.with_endpoint(e);
@@ -161,7 +164,7 @@ pub struct PublishTarget {
     /// log is removed again when the command succeeded (kept, and named in the error, on failure)
     pub command_log_dir: Option<PathBuf>,
     /// the resolved GCS credential (GCS targets; optional for commands)
-    pub(crate) gcs_account: Option<GcsServiceAccount>,
+    pub(crate) gcs_account: Option<GcsCredential>,
     pub(crate) settings: StoreSettings,
 }
 
@@ -232,7 +235,7 @@ impl PublishTarget {
         let needs = backend == Backend::Gcs && command.is_none();
         let offered = command.is_some() && settings.credentials.is_set();
         let gcs_account = if needs || offered {
-            Some(settings.credentials.resolve()?)
+            Some(settings.credentials.resolve_gcs()?)
         } else {
             None
         };
@@ -284,6 +287,15 @@ impl PublishTarget {
                 Ok(Box::new(b.build()?))
             }
         }
+    }
+
+    /// Fetches one token now (GCS targets and commands given a credential), so that a missing or
+    /// refused credential — the metadata server is only tried here — fails before any build.
+    pub async fn check_credential(&self) -> Result<(), PublishError> {
+        if let Some(c) = &self.gcs_account {
+            c.token().await?;
+        }
+        Ok(())
     }
 
     /// The store settings this target was resolved with.

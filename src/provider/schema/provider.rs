@@ -42,6 +42,14 @@ pub(super) fn schema() -> Schema {
                      HYOPS_VYOS_GCS_SA_JSON_FILE. Conflicts with gcs_credentials.",
                 ),
                 Attribute::optional(
+                    "gcs_impersonate_service_account",
+                    s.clone(),
+                    "E-mail of a Google service account to impersonate for GCS: short-lived tokens \
+                     are minted through the IAM Credentials API (generateAccessToken) on top of \
+                     whichever credential was found (the caller needs \
+                     roles/iam.serviceAccountTokenCreator on it).",
+                ),
+                Attribute::optional(
                     "gcs_endpoint",
                     s.clone(),
                     "GCS JSON-API base URL (http or https), for emulators and private endpoints. \

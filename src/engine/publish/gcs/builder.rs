@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::token::TokenCache;
 use super::GcsStore;
-use crate::engine::credentials::GcsServiceAccount;
+use crate::engine::credentials::{GcsCredential, GcsServiceAccount};
 use crate::engine::publish::{PublishError, RetryConfig};
 
 /// Env override of the JSON-API base URL (emulators, private endpoints).
@@ -25,7 +25,7 @@ pub struct GcsBuilder {
     bucket: Option<String>,
     endpoint: Option<String>,
     public_base_url: Option<String>,
-    account: Option<GcsServiceAccount>,
+    credential: Option<GcsCredential>,
     chunk_size: u64,
     retry: RetryConfig,
 }
@@ -36,7 +36,7 @@ impl Default for GcsBuilder {
             bucket: None,
             endpoint: None,
             public_base_url: None,
-            account: None,
+            credential: None,
             chunk_size: DEFAULT_CHUNK_SIZE,
             retry: RetryConfig::default(),
         }
@@ -79,8 +79,13 @@ impl GcsBuilder {
     }
 
     /// The service account that signs token requests.
-    pub fn with_service_account(mut self, account: GcsServiceAccount) -> Self {
-        self.account = Some(account);
+    pub fn with_service_account(self, account: GcsServiceAccount) -> Self {
+        self.with_credential(GcsCredential::from_service_account(account))
+    }
+
+    /// The credential tokens come from (any source kind).
+    pub fn with_credential(mut self, credential: GcsCredential) -> Self {
+        self.credential = Some(credential);
         self
     }
 
@@ -108,10 +113,12 @@ impl GcsBuilder {
             .trim_end_matches('/')
             .to_owned();
         require_secure("gcs_endpoint", &endpoint)?;
-        let account = self.account.ok_or(PublishError::Credentials(
+        let credential = self.credential.ok_or(PublishError::Credentials(
             crate::engine::credentials::CredentialError::Missing,
         ))?;
-        require_secure("token_uri", account.token_uri())?;
+        if let Some(account) = credential.service_account() {
+            require_secure("token_uri", account.token_uri())?;
+        }
         if self.chunk_size == 0 || self.chunk_size % CHUNK_GRANULARITY != 0 {
             return Err(PublishError::Config(format!(
                 "gcs: chunk size {} is not a positive multiple of 256 KiB",
@@ -136,7 +143,7 @@ impl GcsBuilder {
             .map_err(|e| PublishError::Config(format!("gcs: HTTP client: {e}")))?;
         Ok(GcsStore {
             label: format!("gs://{bucket}"),
-            tokens: Arc::new(TokenCache::new(account, http.clone())),
+            tokens: Arc::new(TokenCache::new(credential)),
             bucket,
             endpoint,
             public_base_url,
