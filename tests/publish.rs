@@ -5,6 +5,8 @@
 //! Emulator tests run when their tool is installed; set `HYOPS_TEST_GCS=1`, `HYOPS_TEST_S3=1`,
 //! `HYOPS_TEST_AZURE=1` to make a missing tool a failure instead of a skip (CI does).
 
+#[path = "publish/adc.rs"]
+mod adc;
 #[path = "publish/file_backend.rs"]
 mod file_backend;
 #[path = "publish/gcs.rs"]

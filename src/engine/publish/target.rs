@@ -11,7 +11,7 @@ use super::gcs::GcsBuilder;
 use super::layout::validate_prefix;
 use super::s3::S3Builder;
 use super::{PublishError, RetryConfig, Store};
-use crate::engine::credentials::{CredentialInputs, GcsCredential, SecretString};
+use crate::engine::credentials::{CredentialError, CredentialInputs, GcsCredential, SecretString};
 use crate::engine::hyops_state;
 use crate::engine::spec::{Backend, ProviderSettings, PublishSpec};
 
@@ -232,10 +232,13 @@ impl PublishTarget {
             })?;
         }
         // GCS needs a credential; a command gets one (by path) only when one is configured.
+        // A GCS command is also offered Application Default Credentials when they resolve.
         let needs = backend == Backend::Gcs && command.is_none();
         let offered = command.is_some() && settings.credentials.is_set();
         let gcs_account = if needs || offered {
             Some(settings.credentials.resolve_gcs()?)
+        } else if command.is_some() && backend == Backend::Gcs {
+            settings.credentials.resolve_gcs().ok()
         } else {
             None
         };
@@ -291,11 +294,22 @@ impl PublishTarget {
 
     /// Fetches one token now (GCS targets and commands given a credential), so that a missing or
     /// refused credential — the metadata server is only tried here — fails before any build.
-    pub async fn check_credential(&self) -> Result<(), PublishError> {
-        if let Some(c) = &self.gcs_account {
-            c.token().await?;
+    /// A publish command that was only offered ambient credentials (nothing configured) runs
+    /// without one when none is found.
+    pub async fn check_credential(&mut self) -> Result<(), PublishError> {
+        let Some(c) = &self.gcs_account else {
+            return Ok(());
+        };
+        match c.token().await {
+            Ok(_) => Ok(()),
+            Err(CredentialError::NoneFound { .. })
+                if self.command.is_some() && !self.settings.credentials.is_set() =>
+            {
+                self.gcs_account = None;
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
         }
-        Ok(())
     }
 
     /// The store settings this target was resolved with.
