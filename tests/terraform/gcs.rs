@@ -12,7 +12,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use crate::gcs_stack::{GcsStack, BUCKET};
 use crate::harness::*;
 
-fn stack() -> Option<(&'static GcsStack, MutexGuard<'static, ()>)> {
+pub(crate) fn stack() -> Option<(&'static GcsStack, MutexGuard<'static, ()>)> {
     static STACK: OnceLock<Option<GcsStack>> = OnceLock::new();
     static LOCK: Mutex<()> = Mutex::new(());
     let s = STACK
@@ -22,7 +22,7 @@ fn stack() -> Option<(&'static GcsStack, MutexGuard<'static, ()>)> {
     Some((s, guard))
 }
 
-fn config(key: &str, prefix: &str) -> String {
+pub(crate) fn config(key: &str, prefix: &str) -> String {
     format!(
         r#"
 provider "hyops" {{}}
@@ -49,7 +49,7 @@ output "image" {{
 }
 
 /// A workdir for `config`, with the builder and endpoint in the environment (no credential).
-fn workdir(s: &GcsStack, key: &str, prefix: &str, marker: &Path) -> Workdir {
+pub(crate) fn workdir(s: &GcsStack, key: &str, prefix: &str, marker: &Path) -> Workdir {
     let mut wd = Workdir::new(&config(key, prefix));
     wd.set_env("HYOPS_GCS_ENDPOINT", s.base());
     wd.set_env("HYOPS_VYOS_ISO_BUILD_METHOD", "command");
