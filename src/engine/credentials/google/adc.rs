@@ -302,7 +302,7 @@ struct RawCredentialSource {
     #[serde(default)]
     url: Option<String>,
     #[serde(default)]
-    headers: std::collections::BTreeMap<String, String>,
+    headers: std::collections::BTreeMap<String, SecretString>,
     #[serde(default)]
     executable: Option<RawExecutable>,
     #[serde(default)]

@@ -30,10 +30,10 @@ const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 pub(crate) enum SubjectSource {
     /// read a file
     File(PathBuf),
-    /// GET a URL with these headers
+    /// GET a URL with these headers (values may be bearer tokens: redacted in Debug)
     Url {
         url: String,
-        headers: Vec<(String, String)>,
+        headers: Vec<(String, SecretString)>,
     },
     /// run a command (no shell), read its JSON answer
     Executable {
@@ -101,7 +101,7 @@ impl ExternalSource {
                 http::check_url(&name, "credential_source.url", url)?;
                 let mut req = client.get(url);
                 for (k, v) in headers {
-                    req = req.header(k, v);
+                    req = req.header(k, v.expose_secret());
                 }
                 let resp = req.send().await.map_err(|e| CredentialError::Token {
                     source_name: name.clone(),
@@ -316,5 +316,70 @@ impl serde::Serialize for FormWithSubject<'_> {
         }
         seq.serialize_element(&("subject_token", self.subject.expose_secret()))?;
         seq.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn executable_answers_are_read_by_token_type_and_failures_name_no_token() {
+        let later = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() + 600)
+            .unwrap_or(u64::MAX);
+        let cases: &[(String, bool, Result<&str, &str>)] = &[
+            (
+                format!(r#"{{"version":1,"success":true,"token_type":"urn:ietf:params:oauth:token-type:id_token","id_token":"T1","expiration_time":{later}}}"#),
+                true,
+                Ok("T1"),
+            ),
+            (
+                r#"{"version":1,"success":true,"token_type":"urn:ietf:params:oauth:token-type:saml2","saml_response":"S1"}"#.into(),
+                false,
+                Ok("S1"),
+            ),
+            (
+                r#"{"version":1,"success":true,"token_type":"urn:ietf:params:oauth:token-type:jwt","id_token":"T2"}"#.into(),
+                true,
+                Err("no expiration_time"),
+            ),
+            (
+                r#"{"version":1,"success":true,"token_type":"urn:ietf:params:oauth:token-type:jwt","id_token":"T3","expiration_time":1}"#.into(),
+                false,
+                Err("expired"),
+            ),
+            (
+                r#"{"version":1,"success":false,"code":"401","message":"denied"}"#.into(),
+                false,
+                Err("reported failure: 401 denied"),
+            ),
+            (r#"{"version":2,"success":true}"#.into(), false, Err("version")),
+            ("not json".into(), false, Err("not JSON")),
+        ];
+        for (text, need_expiry, want) in cases {
+            match (parse_executable_answer(text, *need_expiry), want) {
+                (Ok(t), Ok(w)) => assert_eq!(t.expose_secret(), *w),
+                (Err(e), Err(w)) => {
+                    assert!(e.contains(w), "{e} vs {w}");
+                    assert!(!e.contains("T2") && !e.contains("T3"), "{e}");
+                }
+                (got, _) => panic!("{text}: unexpected {:?}", got.map(|t| t.to_string())),
+            }
+        }
+    }
+
+    #[test]
+    fn debug_of_a_url_source_hides_header_values() {
+        let s = SubjectSource::Url {
+            url: "https://token.example/oidc".into(),
+            headers: vec![("Authorization".into(), "Bearer request-secret".into())],
+        };
+        let shown = format!("{s:?}");
+        assert!(
+            shown.contains("Authorization") && !shown.contains("request-secret"),
+            "{shown}"
+        );
     }
 }
