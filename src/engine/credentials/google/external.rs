@@ -116,10 +116,10 @@ impl ExternalSource {
                         transient: status.is_server_error(),
                     });
                 }
+                let raw = http::read_limited(resp).await;
                 SecretString::new(
-                    resp.text()
-                        .await
-                        .map_err(|e| fail(format!("subject token URL: {}", http::describe(e))))?,
+                    String::from_utf8(raw.to_vec())
+                        .map_err(|_| fail("subject token URL answered non-UTF-8".into()))?,
                 )
             }
             SubjectSource::Executable {

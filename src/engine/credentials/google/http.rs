@@ -65,8 +65,8 @@ pub(super) async fn send_json(
         transient: true,
     })?;
     let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
-    let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let raw = read_limited(resp).await;
+    let body: serde_json::Value = serde_json::from_slice(&raw).unwrap_or_default();
     if !status.is_success() {
         let msg = [
             body.get("error").and_then(|v| v.as_str()),
@@ -91,6 +91,22 @@ pub(super) async fn send_json(
         });
     }
     Ok(body)
+}
+
+/// Largest token-service answer read into memory.
+pub(super) const ANSWER_LIMIT: usize = 64 * 1024;
+
+/// The first [`ANSWER_LIMIT`] bytes of a body (a read error ends it early).
+pub(super) async fn read_limited(mut resp: reqwest::Response) -> zeroize::Zeroizing<Vec<u8>> {
+    let mut out = zeroize::Zeroizing::new(Vec::new());
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        let room = ANSWER_LIMIT - out.len();
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() >= ANSWER_LIMIT {
+            break;
+        }
+    }
+    out
 }
 
 /// An OAuth token answer (`access_token`, `expires_in`) read into an access token.

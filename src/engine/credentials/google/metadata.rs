@@ -51,7 +51,8 @@ impl TokenSource for MetadataSource {
             .get(&url)
             .query(&[("scopes", scope)])
             .header("Metadata-Flavor", "Google")
-            .timeout(Duration::from_secs(10))
+            // A metadata server answers at once; off GCE the link-local address may black-hole.
+            .timeout(Duration::from_secs(3))
             .send()
             .await;
         let resp = match resp {
@@ -92,11 +93,13 @@ impl TokenSource for MetadataSource {
                 transient: status.is_server_error() || status.as_u16() == 429,
             });
         }
-        let body: serde_json::Value = resp.json().await.map_err(|e| CredentialError::Token {
-            source_name: name.clone(),
-            detail: format!("{url}: unreadable answer: {}", http::describe(e)),
-            transient: true,
-        })?;
+        let raw = http::read_limited(resp).await;
+        let body: serde_json::Value =
+            serde_json::from_slice(&raw).map_err(|_| CredentialError::Token {
+                source_name: name.clone(),
+                detail: format!("{url}: answer is not JSON"),
+                transient: true,
+            })?;
         http::oauth_token(&name, &url, &body)
     }
 

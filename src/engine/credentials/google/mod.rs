@@ -44,6 +44,9 @@ pub const SCOPE_DEVSTORAGE: &str = "https://www.googleapis.com/auth/devstorage.r
 /// The scope a source token needs to call IAM Credentials (impersonation).
 pub const SCOPE_CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
 
+/// No token is trusted to live longer than this, whatever its issuer says.
+const MAX_LIFETIME: Duration = Duration::from_secs(12 * 3600);
+
 /// One access token and how long it lives.
 #[derive(Clone, Debug)]
 pub struct AccessToken {
@@ -166,11 +169,15 @@ impl GcsCredential {
             .source
             .fetch(&self.inner.http, SCOPE_DEVSTORAGE)
             .await?;
-        let lifetime = t.expires_in.unwrap_or(Duration::from_secs(3600));
+        // A huge `expires_in` must neither overflow an `Instant` nor pin a token forever.
+        let lifetime = t
+            .expires_in
+            .unwrap_or(Duration::from_secs(3600))
+            .min(MAX_LIFETIME);
         let margin = Duration::from_secs(300).min(lifetime / 2);
         let fresh = Cached {
             token: t.token,
-            refresh_at: started + lifetime - margin,
+            refresh_at: started + (lifetime - margin),
             expires_at: started_wall + lifetime,
         };
         *guard = Some(fresh.clone());
