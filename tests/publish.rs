@@ -7,6 +7,8 @@
 
 #[path = "publish/adc.rs"]
 mod adc;
+#[path = "publish/adc_wif.rs"]
+mod adc_wif;
 #[path = "publish/file_backend.rs"]
 mod file_backend;
 #[path = "publish/gcs.rs"]
