@@ -421,3 +421,89 @@ async fn missing_credential_lists_every_source_tried_in_order() {
         "{msg}"
     );
 }
+
+#[test]
+fn precedence_picks_the_first_set_source_and_a_broken_one_is_not_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = gen_key(dir.path(), "p");
+    let sa = serde_json::json!({"type": "service_account", "client_email": "k@p.iam",
+        "private_key": key.pem, "token_uri": "http://127.0.0.1:9/token"});
+    let user = |id: &str| {
+        serde_json::json!({"type": "authorized_user", "client_id": id,
+            "client_secret": "s", "refresh_token": "r", "token_uri": "http://127.0.0.1:9/token"})
+    };
+    let gac_file = write_secret_file(dir.path(), "gac.json", &user("from-gac"));
+    let gcloud_file = write_secret_file(dir.path(), "gcloud.json", &user("from-gcloud"));
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, "{ \"type\": \"authorized_user\", oops").unwrap();
+    let adc = |gac: Option<&Path>| AdcInputs {
+        application_credentials: gac.map(Path::to_path_buf),
+        gcloud_adc_file: Some(gcloud_file.clone()),
+        metadata_host: Some("127.0.0.1:9".into()),
+        allow_executables: false,
+    };
+    let shown = |inputs: CredentialInputs| inputs.resolve_gcs().map(|c| c.to_string());
+    let cases: Vec<(&str, CredentialInputs, Result<&str, &str>)> = vec![
+        (
+            "env JSON beats ADC",
+            CredentialInputs {
+                env_json: Some(SecretString::from(sa.to_string())),
+                adc: adc(Some(&gac_file)),
+                ..Default::default()
+            },
+            Ok("service account k@p.iam (from env HYOPS_VYOS_GCS_SA_JSON)"),
+        ),
+        (
+            "GOOGLE_APPLICATION_CREDENTIALS beats gcloud's file",
+            CredentialInputs {
+                adc: adc(Some(&gac_file)),
+                ..Default::default()
+            },
+            Ok("client from-gac, from env GOOGLE_APPLICATION_CREDENTIALS"),
+        ),
+        (
+            "gcloud's file beats the metadata server",
+            CredentialInputs {
+                adc: adc(None),
+                ..Default::default()
+            },
+            Ok("client from-gcloud, from gcloud ADC file"),
+        ),
+        (
+            "a broken GOOGLE_APPLICATION_CREDENTIALS is an error, not skipped",
+            CredentialInputs {
+                adc: adc(Some(&broken)),
+                ..Default::default()
+            },
+            Err("GOOGLE_APPLICATION_CREDENTIALS"),
+        ),
+        (
+            "an unsupported kind is named",
+            CredentialInputs {
+                inline: Some(SecretString::from(r#"{"type":"gdch_service_account"}"#)),
+                ..Default::default()
+            },
+            Err("\"gdch_service_account\" is not supported"),
+        ),
+        (
+            "impersonation wraps whatever was found",
+            CredentialInputs {
+                adc: adc(None),
+                impersonate: Some("t@p.iam.gserviceaccount.com".into()),
+                ..Default::default()
+            },
+            Ok("service account t@p.iam.gserviceaccount.com impersonated by authorized_user (client from-gcloud"),
+        ),
+    ];
+    for (what, inputs, want) in cases {
+        match (shown(inputs), want) {
+            (Ok(got), Ok(w)) => assert!(got.contains(w), "{what}: {got}"),
+            (Err(e), Err(w)) => {
+                let msg = e.to_string();
+                assert!(msg.contains(w), "{what}: {msg}");
+                assert!(!msg.contains("oops"), "{what}: content in error: {msg}");
+            }
+            (got, _) => panic!("{what}: unexpected {:?}", got.map_err(|e| e.to_string())),
+        }
+    }
+}
