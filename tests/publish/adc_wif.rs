@@ -160,6 +160,53 @@ async fn external_account_executable_runs_only_when_allowed_and_gets_no_secrets(
         for t in issued(&stack).await {
             assert!(!environ.contains(&t), "an access token reached the executable");
         }
+
+        // With an output_file holding an unexpired answer, the executable is not run again
+        // (here it would fail) and the cached subject token is used.
+        let cached = dir.join("exec-cache.json");
+        let later = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 600;
+        std::fs::write(
+            &cached,
+            serde_json::json!({"version": 1, "success": true,
+                "token_type": "urn:ietf:params:oauth:token-type:id_token",
+                "id_token": subject, "expiration_time": later})
+            .to_string(),
+        )
+        .unwrap();
+        let failing = dir.join("failing-exec.sh");
+        std::fs::write(&failing, "#!/bin/sh\nexit 7\n").unwrap();
+        std::fs::set_permissions(&failing, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let with_cache = |out: &Path| {
+            serde_json::json!({
+                "type": "external_account",
+                "audience": audience,
+                "subject_token_type": "urn:ietf:params:oauth:token-type:id_token",
+                "token_url": format!("{}/sts/v1/token", stack.base()),
+                "credential_source": {"executable": {"command": failing.display().to_string(),
+                                                      "output_file": out}},
+            })
+        };
+        let mut adc = gac(&write_secret_file(dir, "wif-cached.json", &with_cache(&cached)));
+        adc.allow_executables = true;
+        let mut t = PublishTarget::resolve(&stack.spec("exec2/"), &adc_settings(&stack, adc), None)
+            .unwrap();
+        t.check_credential().await.unwrap();
+        // Without a usable cache the failing executable's status is reported, nothing else.
+        let mut adc = gac(&write_secret_file(
+            dir,
+            "wif-nocache.json",
+            &with_cache(&dir.join("absent.json")),
+        ));
+        adc.allow_executables = true;
+        let mut t = PublishTarget::resolve(&stack.spec("exec3/"), &adc_settings(&stack, adc), None)
+            .unwrap();
+        let err = t.check_credential().await.unwrap_err().to_string();
+        assert!(err.contains("exit status: 7"), "{err}");
+        assert!(err.contains("output withheld"), "{err}");
     })
     .await
     .expect("test timed out");
