@@ -89,13 +89,15 @@ impl ExternalSource {
         };
         let raw = match &self.subject {
             SubjectSource::File(p) => {
-                let text = tokio::fs::read_to_string(p).await.map_err(|e| {
+                let bytes = super::adc::read_bounded(p).map_err(|e| {
                     fail(format!(
                         "cannot read subject token file {}: {e}",
                         p.display()
                     ))
                 })?;
-                SecretString::new(text)
+                SecretString::new(String::from_utf8(bytes.to_vec()).map_err(|_| {
+                    fail(format!("subject token file {} is not UTF-8", p.display()))
+                })?)
             }
             SubjectSource::Url { url, headers } => {
                 http::check_url(&name, "credential_source.url", url)?;
