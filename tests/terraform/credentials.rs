@@ -155,3 +155,44 @@ fn write_only_credential_from_an_ephemeral_variable_is_null_in_state_and_saved_p
     wd.set_env("HYOPS_VYOS_GCS_SA_JSON", s.sa_json());
     wd.ok(&["destroy", "-auto-approve", "-no-color", "-input=false"]);
 }
+
+#[test]
+fn gcs_apply_without_any_credential_lists_every_source_in_order_before_building() {
+    let Some((s, _guard)) = stack() else { return };
+    let marker_dir = tempfile::tempdir().unwrap();
+    let marker = marker_dir.path().join("builds");
+    let mut wd = workdir(s, "vyos-none", "tf/none/", &marker);
+    // The metadata server is tried last, through the standard override: nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    wd.set_env("NO_GCE_CHECK", "");
+    wd.set_env("GCE_METADATA_HOST", format!("127.0.0.1:{closed}"));
+    let out = wd.apply();
+    let all = flat(&out);
+    assert!(!out.status.success(), "{all}");
+    let order = [
+        "tried, in order:",
+        "1. resource argument gcs_credentials_wo: not set",
+        "2. provider gcs_credentials: not set",
+        "3. provider gcs_credentials_file: not set",
+        "4. env HYOPS_VYOS_GCS_SA_JSON: not set",
+        "5. env HYOPS_VYOS_GCS_SA_JSON_FILE: not set",
+        "6. env GOOGLE_APPLICATION_CREDENTIALS: not set",
+        "7. gcloud ADC file",
+        "8. metadata server at http://127.0.0.1",
+    ];
+    let mut at = 0;
+    for step in order {
+        at += all[at..]
+            .find(step)
+            .unwrap_or_else(|| panic!("{step:?} missing or out of order:\n{all}"));
+    }
+    assert_eq!(
+        builds(&marker),
+        0,
+        "built before the credential was checked"
+    );
+    assert!(wd.state_list().is_empty());
+}
