@@ -15,6 +15,10 @@ export PATH="$root/.tools/bin:$root/.tools/venv/bin:$PATH"
 export HYOPS_TEST_TERRAFORM="$root/.tools/bin/terraform"
 # The emulator-backed suites (GCS stack, moto S3, azurite) are mandatory here: a missing emulator fails.
 export HYOPS_TEST_GCS=1 HYOPS_TEST_S3=1 HYOPS_TEST_AZURE=1
+# Loopback only: no test may find the machine's Google credentials or a real metadata server
+# (tests that want one point GCE_METADATA_HOST at their loopback fake).
+export NO_GCE_CHECK=true
+unset GOOGLE_APPLICATION_CREDENTIALS GCE_METADATA_HOST
 
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check

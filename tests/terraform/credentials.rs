@@ -196,3 +196,26 @@ fn gcs_apply_without_any_credential_lists_every_source_in_order_before_building(
     );
     assert!(wd.state_list().is_empty());
 }
+
+#[test]
+fn gcs_apply_on_a_metadata_server_reached_through_gce_metadata_host() {
+    let Some((s, _guard)) = stack() else { return };
+    let marker_dir = tempfile::tempdir().unwrap();
+    let marker = marker_dir.path().join("builds");
+    let mut wd = workdir(s, "vyos-md", "tf/md/", &marker);
+    wd.set_env("NO_GCE_CHECK", "");
+    wd.set_env("GCE_METADATA_HOST", format!("127.0.0.1:{}", s.port));
+    let before = (s.stat("metadata_token_ok"), s.stat("authorized_metadata"));
+    let out = wd.apply();
+    assert!(out.status.success(), "apply:\n{}", text(&out));
+    assert!(
+        s.stat("metadata_token_ok") > before.0,
+        "no token from the metadata server"
+    );
+    assert!(
+        s.stat("authorized_metadata") > before.1,
+        "storage not reached with it"
+    );
+    assert_nowhere(&wd, &s.issued_tokens());
+    wd.ok(&["destroy", "-auto-approve", "-no-color", "-input=false"]);
+}

@@ -215,8 +215,9 @@ impl CredentialInputs {
         google::adc::resolve(self)
     }
 
-    /// True when a source other than the ambient metadata server is set (the credential may
-    /// still turn out unusable).
+    /// True when some source is there (the credential may still turn out unusable): a
+    /// configured one, an ADC file, or a metadata server that answers (probed once, ≤ 0.3 s).
+    /// Without one, GCS objects are checked through their public URLs.
     pub fn is_set(&self) -> bool {
         self.write_only.is_some()
             || self.inline.is_some()
@@ -229,6 +230,7 @@ impl CredentialInputs {
                 .gcloud_adc_file
                 .as_ref()
                 .is_some_and(|p| p.exists())
+            || self.adc.metadata_reachable()
     }
 
     /// Picks the first explicitly set source (not ADC) and parses it as a service-account key.

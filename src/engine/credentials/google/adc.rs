@@ -70,6 +70,15 @@ impl AdcInputs {
     }
 }
 
+impl AdcInputs {
+    /// Whether a metadata server is configured and answers TCP (cached per process).
+    pub fn metadata_reachable(&self) -> bool {
+        self.metadata_host
+            .as_deref()
+            .is_some_and(super::metadata::reachable)
+    }
+}
+
 /// Walks the precedence and returns the first credential found (wrapped in impersonation when
 /// `inputs.impersonate` is set).
 pub(crate) fn resolve(inputs: &CredentialInputs) -> Result<GcsCredential, CredentialError> {

@@ -6,6 +6,9 @@
 //! It is the last ADC step: when it cannot be reached, the error is "no credential", listing every
 //! source tried before it.
 
+use std::collections::HashMap;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,6 +18,52 @@ use crate::engine::credentials::CredentialError;
 
 /// Where the metadata server is, unless `GCE_METADATA_HOST` says otherwise.
 pub(crate) const DEFAULT_METADATA_HOST: &str = "169.254.169.254";
+
+/// How long the "is there a metadata server?" probe waits (name resolution included).
+const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// Whether something accepts TCP connections at the metadata `host[:port]` (port 80 by default):
+/// Google's libraries' "on GCE?" check. Blocks at most [`PROBE_TIMEOUT`], once per host and
+/// process (the answer is cached); used only to decide whether reads should be credentialed.
+pub(crate) fn reachable(host: &str) -> bool {
+    static CACHE: Mutex<Option<HashMap<String, bool>>> = Mutex::new(None);
+    if let Ok(guard) = CACHE.lock() {
+        if let Some(known) = guard.as_ref().and_then(|m| m.get(host)) {
+            return *known;
+        }
+    }
+    let authority = host
+        .trim()
+        .trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .to_owned();
+    let target = if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        authority
+    } else {
+        format!("{authority}:80")
+    };
+    let (tx, rx) = mpsc::channel();
+    // A thread, so a slow name lookup cannot hold the caller past the timeout.
+    std::thread::spawn(move || {
+        let ok = target
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .is_some_and(|a| TcpStream::connect_timeout(&a, PROBE_TIMEOUT).is_ok());
+        let _ = tx.send(ok);
+    });
+    let ok = rx.recv_timeout(PROBE_TIMEOUT * 2).unwrap_or(false);
+    if let Ok(mut guard) = CACHE.lock() {
+        guard
+            .get_or_insert_with(HashMap::new)
+            .insert(host.to_owned(), ok);
+    }
+    ok
+}
 
 /// The metadata server as a token source.
 #[derive(Debug)]
