@@ -7,8 +7,8 @@
 //! reaches it only as a path to a 0600 file in a fresh 0700 directory that is removed when the
 //! command ends, fails or is cancelled (or this future is dropped): `HYOPS_VYOS_GCS_SA_JSON_FILE`
 //! for a service-account key, `HYOPS_VYOS_GCS_ACCESS_TOKEN_FILE` (a short-lived access token) for
-//! every other source; `HYOPS_VYOS_GCS_SA_JSON` never reaches it. Object-store keys from the environment
-//! (`AWS_*`, `AZURE_STORAGE_*`) are passed on, since publishing is its job.
+//! every other source; `HYOPS_VYOS_GCS_SA_JSON` never reaches it. Object-store keys from the
+//! environment (`AWS_*`, `AZURE_STORAGE_*`) are passed on, since publishing is its job.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -55,16 +55,13 @@ pub async fn run_publish_command(
         .capture_stdout()
         .grace(GRACE);
     if let Some(s) = &secret {
-        spec = match s.env.iter().find(|(k, _)| k == ENV_COMMAND_SA_JSON_FILE) {
-            Some(_) => spec.credential_file(s.file.path()),
-            None => spec,
+        for (k, v) in &s.env {
+            spec = if k == ENV_COMMAND_SA_JSON_FILE {
+                spec.credential_file(s.file.path())
+            } else {
+                spec.env(k, v)
+            };
         }
-        .envs(
-            s.env
-                .iter()
-                .filter(|(k, _)| k != ENV_COMMAND_SA_JSON_FILE)
-                .cloned(),
-        );
     }
     if let Some(dir) = cmd.workdir {
         spec = spec.cwd(dir);
