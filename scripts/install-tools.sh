@@ -61,6 +61,8 @@ as_root() {
   fi
 }
 
+# Installs missing Debian packages, or explains what to run and returns 1 (a bare call then stops
+# the script through `set -e`; `apt_install pkg || …` marks a package optional).
 apt_install() {
   local missing=()
   for pkg in "$@"; do
@@ -69,14 +71,14 @@ apt_install() {
   [ ${#missing[@]} -eq 0 ] && return 0
   if ! command -v apt-get >/dev/null 2>&1; then
     log "missing packages (Debian names): ${missing[*]}; install them with your package manager, then re-run $0"
-    exit 1
+    return 1
   fi
   log "apt-get install ${missing[*]}"
   if ! as_root true; then
     log "these Debian packages are needed and this user cannot install them (not root, no passwordless sudo)."
     log "run this, then re-run $0:"
     printf '  sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y %s\n' "${missing[*]}" >&2
-    exit 1
+    return 1
   fi
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -103,6 +105,9 @@ fi
 
 # time/curl/hyperfine: the benchmarks (bench/run.sh) measure with them.
 apt_install xorriso qemu-utils packer time curl hyperfine
+# sudo: the vyos-vm-images sudo path (names-only --preserve-env, killing a root-owned tree);
+# optional, those tests skip without it
+apt_install sudo || log "sudo not installed: the sudo builder tests will skip"
 # Emulator/test-fixture Python packages (into the same venv).
 pip_install 'gcp-storage-emulator' 'moto[server]' 'cryptography' 'google-crc32c'
 for exe in gcp-storage-emulator moto_server; do

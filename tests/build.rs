@@ -19,7 +19,7 @@ use hyops::engine::error::EngineError;
 use hyops::engine::preflight::{run_preflight, PreflightRequest, Probes, SystemProbes};
 use hyops::engine::progress::NoProgress;
 use hyops::engine::spec::{BuildMethod, BuildSpec, ImageSpec, SmokeVerifySpec};
-use hyops::engine::supervisor::{self, CommandSpec, SupervisorError};
+use hyops::engine::supervisor::{self, CommandSpec, EnvName, SupervisorError};
 use hyops::engine::verify::{smoke_verify, VerifyError, VerifyRequest};
 use sha2::Digest;
 use tokio_util::sync::CancellationToken;
@@ -124,6 +124,8 @@ fn sha256_file(path: &Path) -> String {
 
 #[path = "build/builders.rs"]
 mod builder_tests;
+#[path = "build/child_env.rs"]
+mod child_env_tests;
 #[path = "build/cli.rs"]
 mod cli_tests;
 #[path = "build/create.rs"]
@@ -132,6 +134,8 @@ mod create_tests;
 mod preflight_tests;
 #[path = "build/publish.rs"]
 mod publish_tests;
+#[path = "build/sudo.rs"]
+mod sudo_tests;
 #[path = "build/supervisor.rs"]
 mod supervisor_tests;
 #[path = "build/verify.rs"]

@@ -452,6 +452,16 @@ async fn each_bad_config_is_one_error_at_its_attribute_path() {
         ("build.console", s("vga"), "build.console"),
         ("build.guest_agent", s("spice"), "build.guest_agent"),
         ("build.disk_size_gb", num(4096), "build.disk_size_gb"),
+        (
+            "build.pass_environment",
+            Value::List(vec![s("AWS_PROFILE"), s("HYOPS_VYOS_GCS_SA_JSON")]),
+            "build.pass_environment[1]",
+        ),
+        (
+            "build.pass_environment",
+            Value::List(vec![s("NOT-A-NAME")]),
+            "build.pass_environment[0]",
+        ),
         ("publish.backend", s("ftp"), "publish.backend"),
         ("publish.prefix", s("/images"), "publish.prefix"),
         ("publish.prefix", s("images/../../etc"), "publish.prefix"),
@@ -488,6 +498,41 @@ async fn each_bad_config_is_one_error_at_its_attribute_path() {
         );
         assert!(!diags[0].detail.is_empty());
     }
+}
+
+#[tokio::test]
+async fn source_urls_with_credentials_warn_without_repeating_them() {
+    let svc = ProviderService::new();
+    let secret = "https://isouser:isopass-31d9@example.com/vyos.iso?X-Goog-Signature=isosig-8e02";
+    for (path, advice) in [
+        ("source_iso_url", "source_iso_mirror_url"),
+        ("source_iso_mirror_url", "state"),
+    ] {
+        let config = with(&good_config(), path, s(secret));
+        let diags = validate_image(&svc, &config, None).await;
+        assert_eq!(errors(&diags), 0, "{diags:?}");
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert_eq!(diags[0].severity, pb::diagnostic::Severity::Warning as i32);
+        assert_eq!(paths(&diags), vec![path.to_string()]);
+        assert!(diags[0].detail.contains(advice), "{}", diags[0].detail);
+        let shown = format!("{} {}", diags[0].summary, diags[0].detail);
+        for m in ["isouser", "isopass-31d9", "isosig-8e02"] {
+            assert!(!shown.contains(m), "{shown}");
+        }
+    }
+    // An unparseable URL is refused without echoing it.
+    let config = with(
+        &good_config(),
+        "source_iso_url",
+        s("https://u:isopass-31d9@[bad/x.iso"),
+    );
+    let diags = validate_image(&svc, &config, None).await;
+    assert_eq!(errors(&diags), 1, "{diags:?}");
+    assert!(
+        !diags[0].detail.contains("isopass-31d9"),
+        "{}",
+        diags[0].detail
+    );
 }
 
 #[tokio::test]

@@ -22,5 +22,7 @@ mod gcs_stack;
 mod harness;
 #[path = "terraform/local.rs"]
 mod local;
+#[path = "terraform/provenance.rs"]
+mod provenance;
 #[path = "terraform/schema_and_plan.rs"]
 mod schema_and_plan;

@@ -202,6 +202,11 @@ pub struct BuildSpec {
     /// `environment`: extra environment for the builder
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
+    /// `pass_environment`: names of variables of the provider's own environment that every child
+    /// (builder, smoke-verify and publish commands) also gets; nothing else is inherited beyond
+    /// the supervisor's base allow-list
+    #[serde(default)]
+    pub pass_environment: Vec<String>,
 }
 
 /// block `smoke_verify`

@@ -1,14 +1,20 @@
 //! Artifact contract → cty attribute values, shared by the resource and the data source.
+//!
+//! The one place a contract enters Terraform state, so it also scrubs source URLs: the engine
+//! already records only their provenance form, but a manifest or HyOps state written by an older
+//! version (read by import or the data source) may still carry user info or a signed query.
 
 use std::collections::BTreeMap;
 
 use crate::cty::{Number, Value};
 use crate::engine::contract::{ArtifactContract, ArtifactEntry};
+use crate::engine::iso::{provenance_url, url_carries_secrets};
 use crate::tfplugin5::Diagnostic;
 
 /// The always-computed contract attributes (see
 /// [`COMPUTED_CONTRACT_ATTRIBUTES`](super::schema::COMPUTED_CONTRACT_ATTRIBUTES)) as values.
 pub(crate) fn computed_values(c: &ArtifactContract) -> Result<BTreeMap<String, Value>, Diagnostic> {
+    let c = &scrubbed(c);
     let contract_json = serde_json::to_string(c).map_err(|e| {
         Diagnostic::error(
             "Provider bug: cannot serialize the artifact contract",
@@ -47,6 +53,26 @@ pub(crate) fn computed_values(c: &ArtifactContract) -> Result<BTreeMap<String, V
         .collect())
 }
 
+/// A recorded source URL in its provenance form (unchanged when it carries nothing to remove).
+pub(crate) fn scrub_source_url(u: &str) -> String {
+    if url_carries_secrets(u) {
+        provenance_url(u)
+    } else {
+        u.to_owned()
+    }
+}
+
+/// `c` with every source URL in its provenance form.
+fn scrubbed(c: &ArtifactContract) -> ArtifactContract {
+    let clean = scrub_source_url;
+    let mut c = c.clone();
+    c.source_iso_url = clean(&c.source_iso_url);
+    for e in c.artifacts.values_mut() {
+        e.source_iso_url = clean(&e.source_iso_url);
+    }
+    c
+}
+
 fn artifacts_value(entries: &BTreeMap<String, ArtifactEntry>) -> Value {
     Value::Map(
         entries
@@ -64,4 +90,34 @@ fn artifacts_value(entries: &BTreeMap<String, ArtifactEntry>) -> Value {
             })
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorded_source_url_with_credentials_enters_state_scrubbed() {
+        let raw = "https://u:pw-5a1f@h/a.iso?X-Goog-Signature=sig-77e0";
+        let mut c = ArtifactContract {
+            source_iso_url: raw.into(),
+            ..ArtifactContract::default()
+        };
+        c.artifacts.insert(
+            "k".into(),
+            ArtifactEntry {
+                source_iso_url: raw.into(),
+                ..ArtifactEntry::default()
+            },
+        );
+        let values = computed_values(&c).unwrap();
+        let shown = format!("{values:?}");
+        assert!(
+            !shown.contains("pw-5a1f") && !shown.contains("sig-77e0"),
+            "{shown}"
+        );
+        assert!(shown.contains("https://h/a.iso"), "{shown}");
+        assert_eq!(scrub_source_url(""), "");
+        assert_eq!(scrub_source_url("file:///srv/a.iso"), "file:///srv/a.iso");
+    }
 }

@@ -2,13 +2,13 @@
 
 use super::*;
 
-fn write_script(path: &Path, body: &str) {
+pub(super) fn write_script(path: &Path, body: &str) {
     std::fs::write(path, format!("#!/bin/bash\nset -e\n{body}\n")).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 /// A stand-in that records argv (NUL-separated), env and cwd as `<rec>/{argv,env,cwd}.<n>`.
-fn recording_prelude(rec: &Path) -> String {
+pub(super) fn recording_prelude(rec: &Path) -> String {
     let r = rec.display();
     format!(
         "mkdir -p {r}; n=$(ls {r} | grep -c '^argv' || true)\n\
@@ -17,7 +17,7 @@ fn recording_prelude(rec: &Path) -> String {
     )
 }
 
-fn recorded_argv(rec: &Path, n: usize) -> Vec<String> {
+pub(super) fn recorded_argv(rec: &Path, n: usize) -> Vec<String> {
     let raw = std::fs::read(rec.join(format!("argv.{n}"))).unwrap();
     raw.split(|b| *b == 0)
         .filter(|s| !s.is_empty())
@@ -25,14 +25,14 @@ fn recorded_argv(rec: &Path, n: usize) -> Vec<String> {
         .collect()
 }
 
-struct Fixture {
-    dir: tempfile::TempDir,
-    bin: PathBuf,
-    rec: PathBuf,
-    iso: PathBuf,
+pub(super) struct Fixture {
+    pub(super) dir: tempfile::TempDir,
+    pub(super) bin: PathBuf,
+    pub(super) rec: PathBuf,
+    pub(super) iso: PathBuf,
 }
 
-fn fixture() -> Fixture {
+pub(super) fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("bin");
     let rec = dir.path().join("rec");
@@ -42,7 +42,7 @@ fn fixture() -> Fixture {
     Fixture { dir, bin, rec, iso }
 }
 
-fn env_with_path(bin: &Path, extra: &[(&str, &str)]) -> BTreeMap<String, String> {
+pub(super) fn env_with_path(bin: &Path, extra: &[(&str, &str)]) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
     env.insert(
         "PATH".to_owned(),

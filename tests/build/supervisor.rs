@@ -152,6 +152,61 @@ async fn child_env_has_spec_vars_and_no_credentials() {
 }
 
 #[tokio::test]
+async fn inherit_hands_one_named_variable_to_the_child_and_nothing_else() {
+    init();
+    // Process-wide, but only names no other test reads.
+    std::env::set_var("HYOPS_TEST_AGENT_SOCK", "/run/agent.sock");
+    std::env::set_var("HYOPS_TEST_NOT_ASKED", "not-asked-value");
+    const AGENT: EnvName = EnvName::from_static("HYOPS_TEST_AGENT_SOCK");
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("env");
+    let spec = CommandSpec::bash_script(
+        format!("env > {}", dump.display()),
+        "env",
+        dir.path().join("log"),
+    )
+    .inherit(AGENT)
+    .inherit(EnvName::new("HYOPS_VYOS_GCS_SA_JSON").unwrap())
+    .inherit(EnvName::new("AWS_SECRET_ACCESS_KEY").unwrap());
+    supervisor::run(&spec, &CancellationToken::new())
+        .await
+        .unwrap();
+    let env = std::fs::read_to_string(&dump).unwrap();
+    assert!(
+        env.contains("HYOPS_TEST_AGENT_SOCK=/run/agent.sock"),
+        "{env}"
+    );
+    assert!(!env.contains("not-asked-value"));
+    // Asked for, but an explicit inherit of an object-store key is the caller's choice; the
+    // denied GCS credential is dropped whatever is asked.
+    assert!(env.contains("AWS_SECRET_ACCESS_KEY="));
+    assert!(!env.contains(SECRET_JSON));
+    assert!(!env.lines().any(|l| l.starts_with("HYOPS_VYOS_GCS_SA_JSON")));
+    let shown = format!("{:?}", spec.clone().env("SOME_TOKEN", "token-value-0e9c"));
+    assert!(
+        shown.contains("SOME_TOKEN") && !shown.contains("token-value-0e9c"),
+        "{shown}"
+    );
+    assert!(EnvName::new("BAD-NAME").is_err());
+    assert!(EnvName::new("1ABC").is_err());
+    assert!(EnvName::new("").is_err());
+}
+
+#[tokio::test]
+async fn clear_env_starts_from_nothing() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = CommandSpec::program("/usr/bin/env", dir.path().join("log"))
+        .clear_env()
+        .env("ONLY_THIS", "1")
+        .capture_stdout();
+    let out = supervisor::run(&spec, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(out.stdout.as_deref().map(str::trim), Some("ONLY_THIS=1"));
+}
+
+#[tokio::test]
 async fn publish_command_sees_only_the_credential_file_path() {
     init();
     let dir = tempfile::tempdir().unwrap();

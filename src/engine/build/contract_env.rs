@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::engine::iso::provenance_url;
 use crate::engine::spec::Backend;
 
 /// Inputs of the contract.
@@ -17,7 +18,8 @@ pub struct ContractInputs<'a> {
     pub artifact_format: &'a str,
     /// resolved `artifact_version`
     pub artifact_version: &'a str,
-    /// `source_iso_url` (provenance)
+    /// `source_iso_url`; only its provenance form (no userinfo, query or fragment,
+    /// [`provenance_url`]) reaches the environment, whatever is passed
     pub source_iso_url: &'a str,
     /// the verified local ISO (absent on a cache hit)
     pub source_iso_path: Option<&'a Path>,
@@ -48,7 +50,10 @@ pub fn contract_env(i: &ContractInputs<'_>) -> BTreeMap<String, String> {
     put("HYOPS_VYOS_ARTIFACT_KEY", i.artifact_key.to_owned());
     put("HYOPS_VYOS_ARTIFACT_FORMAT", i.artifact_format.to_owned());
     put("HYOPS_VYOS_ARTIFACT_VERSION", i.artifact_version.to_owned());
-    put("HYOPS_VYOS_SOURCE_ISO_URL", i.source_iso_url.to_owned());
+    put(
+        "HYOPS_VYOS_SOURCE_ISO_URL",
+        provenance_url(i.source_iso_url),
+    );
     put(
         "HYOPS_VYOS_SOURCE_ISO_PATH",
         i.source_iso_path

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::engine::env::{EngineEnv, ENV_BUILD_METHOD};
 use crate::engine::spec::{BuildMethod, BuildSpec, Console};
+use crate::engine::supervisor::{env_name_denied, EnvName};
 
 /// Default `disk_size_gb`.
 pub const DEFAULT_DISK_SIZE_GB: u32 = 10;
@@ -56,6 +57,11 @@ pub struct BuildSettings {
     pub vyos_vm_images_dir: Option<PathBuf>,
     /// `environment`
     pub environment: BTreeMap<String, String>,
+    /// `pass_environment`: names read from the provider's environment for every child. Not part
+    /// of the build fingerprint: these are host plumbing (credentials, agent sockets, tool
+    /// config), not image inputs; byte-affecting inputs belong in `environment`.
+    #[serde(skip)]
+    pub pass_environment: Vec<EnvName>,
 }
 
 fn parse_method(s: &str) -> Option<BuildMethod> {
@@ -143,6 +149,25 @@ impl BuildSettings {
                 });
             }
         }
+        let mut pass_environment: Vec<EnvName> = Vec::new();
+        for raw in &spec.pass_environment {
+            let name = EnvName::new(raw.as_str()).map_err(|e| SettingsError {
+                field: "pass_environment",
+                message: e.to_string(),
+            })?;
+            if env_name_denied(name.as_str()) {
+                return Err(SettingsError {
+                    field: "pass_environment",
+                    message: format!(
+                        "{name} is never passed to children (credentials reach the publish \
+                         command only as the path HYOPS_VYOS_GCS_SA_JSON_FILE)"
+                    ),
+                });
+            }
+            if !pass_environment.contains(&name) {
+                pass_environment.push(name);
+            }
+        }
         Ok(BuildSettings {
             method,
             command,
@@ -165,7 +190,21 @@ impl BuildSettings {
                 .clone()
                 .or_else(|| env.vyos_vm_images_dir().map(PathBuf::from)),
             environment: spec.environment.clone(),
+            pass_environment,
         })
+    }
+
+    /// The current values of the `pass_environment` names that are set in this process's
+    /// environment (unset names are skipped; a name set to a non-UTF-8 value is skipped too).
+    pub fn passed_env(&self) -> BTreeMap<String, String> {
+        self.pass_environment
+            .iter()
+            .filter_map(|n| {
+                std::env::var(n.as_str())
+                    .ok()
+                    .map(|v| (n.as_str().to_owned(), v))
+            })
+            .collect()
     }
 
     /// `console` as the builders spell it.
@@ -173,6 +212,39 @@ impl BuildSettings {
         match self.console {
             Console::Kvm => "kvm",
             Console::Serial => "serial",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(names: &[&str]) -> Result<BuildSettings, SettingsError> {
+        let spec = BuildSpec {
+            method: Some(BuildMethod::Command),
+            command: Some("true".into()),
+            pass_environment: names.iter().map(|n| (*n).to_owned()).collect(),
+            ..BuildSpec::default()
+        };
+        BuildSettings::resolve(&spec, &EngineEnv::from_env())
+    }
+
+    #[test]
+    fn pass_environment_names_are_checked_deduplicated_and_kept_out_of_the_fingerprint() {
+        let s = resolve(&["AWS_PROFILE", "SSH_AUTH_SOCK", "AWS_PROFILE"]).unwrap();
+        let names: Vec<&str> = s.pass_environment.iter().map(EnvName::as_str).collect();
+        assert_eq!(names, ["AWS_PROFILE", "SSH_AUTH_SOCK"]);
+        let doc = serde_json::to_string(&s).unwrap();
+        assert!(!doc.contains("pass_environment"), "{doc}");
+        for bad in [
+            "HYOPS_VYOS_GCS_SA_JSON",
+            "HYOPS_VYOS_GCS_SA_JSON_FILE",
+            "A-B",
+            "9X",
+        ] {
+            let e = resolve(&[bad]).unwrap_err();
+            assert_eq!(e.field, "pass_environment", "{bad}");
         }
     }
 }

@@ -82,7 +82,7 @@ pub(super) async fn build_fresh(
         artifact_key: &spec.artifact_key,
         artifact_format: ext,
         artifact_version: &artifact_version,
-        source_iso_url: &spec.source_iso_url,
+        source_iso_url: &iso::provenance_url(&spec.source_iso_url),
         source_iso_path: Some(&iso.path),
         artifact_local_path: &build_output,
         artifact_url: &artifact_url,
@@ -97,8 +97,7 @@ pub(super) async fn build_fresh(
         },
         guest_agent: &settings.guest_agent,
     });
-    let mut build_env = settings.environment.clone();
-    build_env.extend(contract);
+    let build_env = child_env(settings, contract);
 
     stage.set(Stage::Preflight);
     let report = if settings.skip_preflight {
@@ -204,6 +203,19 @@ pub(super) async fn build_fresh(
     };
     cache.commit(fp, staging, &record)?;
     Ok((record, log_path))
+}
+
+/// What every operator child of this create gets on top of the supervisor's base allow-list: the
+/// `build.pass_environment` values, then `build.environment`, then the contract variables (which
+/// win).
+pub(super) fn child_env(
+    settings: &BuildSettings,
+    contract: std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, String> {
+    let mut env = settings.passed_env();
+    env.extend(settings.environment.clone());
+    env.extend(contract);
+    env
 }
 
 fn record_file(f: &ArtifactFile) -> Result<RecordFile, EngineError> {

@@ -11,6 +11,7 @@ use crate::engine::build::{contract_env, BuildSettings, ContractInputs};
 use crate::engine::cache::BuildRecord;
 use crate::engine::contract::{ArtifactContract, ArtifactEntry, Compression, SourceIso};
 use crate::engine::error::EngineError;
+use crate::engine::iso::provenance_url;
 use crate::engine::progress::{Progress, Stage};
 use crate::engine::publish::{self, LocalFile, ManifestMeta, PublishError, PublishTarget};
 use crate::engine::spec::ImageSpec;
@@ -43,7 +44,7 @@ pub(super) fn local_contract(
                 artifact_format: f.format.clone(),
                 artifact_version: record.artifact_version.clone(),
                 artifact_sha256: f.sha256.clone(),
-                source_iso_url: spec.source_iso_url.clone(),
+                source_iso_url: provenance_url(&spec.source_iso_url),
                 artifact_local_path: path,
             },
         );
@@ -62,7 +63,7 @@ pub(super) fn local_contract(
         artifact_size_bytes: primary.size,
         artifact_virtual_size_bytes: primary.virtual_size,
         vyos_version: record.vyos_version.clone().unwrap_or_default(),
-        source_iso_url: spec.source_iso_url.clone(),
+        source_iso_url: provenance_url(&spec.source_iso_url),
         source_iso_sha256: record.source_iso_sha256.clone(),
         build_id: record.build_id.clone(),
         built_at: record.built_at.clone(),
@@ -108,11 +109,12 @@ pub(super) async fn publish_step(
         .collect();
     let primary_path = files.first().map(|f| f.path.clone()).unwrap_or_default();
     let mut target = target.clone();
-    target.command_env = contract_env(&ContractInputs {
+    let source_url = provenance_url(&spec.source_iso_url);
+    let contract = contract_env(&ContractInputs {
         artifact_key: &spec.artifact_key,
         artifact_format: spec.artifact_format.as_str(),
         artifact_version: &record.artifact_version,
-        source_iso_url: &spec.source_iso_url,
+        source_iso_url: &source_url,
         source_iso_path: None,
         artifact_local_path: &primary_path,
         artifact_url: &local_contract.artifact_url,
@@ -127,6 +129,7 @@ pub(super) async fn publish_step(
         },
         guest_agent: &settings.guest_agent,
     });
+    target.command_env = super::fresh::child_env(settings, contract);
     let meta = ManifestMeta {
         artifact_key: spec.artifact_key.clone(),
         artifact_version: record.artifact_version.clone(),
@@ -134,7 +137,7 @@ pub(super) async fn publish_step(
         built_at: record.built_at.clone(),
         vyos: record.vyos.clone(),
         source_iso: SourceIso {
-            url: spec.source_iso_url.clone(),
+            url: source_url,
             sha256: record.source_iso_sha256.clone(),
         },
         notes: spec.notes.clone(),

@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 pub use fetch::FetchOptions;
-pub use redact::{redact, redact_url};
+pub use redact::{provenance_url, redact, redact_url, url_carries_secrets};
 pub use version::{read_iso_version, VyosVersion};
 
 use crate::engine::hash::{self, HashError};

@@ -7,8 +7,11 @@
 //! reaches it only as a path to a 0600 file in a fresh 0700 directory that is removed when the
 //! command ends, fails or is cancelled (or this future is dropped): `HYOPS_VYOS_GCS_SA_JSON_FILE`
 //! for a service-account key, `HYOPS_VYOS_GCS_ACCESS_TOKEN_FILE` (a short-lived access token) for
-//! every other source; `HYOPS_VYOS_GCS_SA_JSON` never reaches it. Object-store keys from the
-//! environment (`AWS_*`, `AZURE_STORAGE_*`) are passed on, since publishing is its job.
+//! every other source; `HYOPS_VYOS_GCS_SA_JSON` never reaches it. Like every child it gets the
+//! supervisor's allow-listed environment plus the variables the caller passes (the contract,
+//! `build.environment` and the `build.pass_environment` names the operator opted into):
+//! object-store keys (`AWS_*`, `AZURE_STORAGE_*`) reach it only when listed in
+//! `build.pass_environment`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -31,7 +34,8 @@ pub struct PublishCommand<'a> {
     pub command: &'a str,
     /// its working directory (default: the current one)
     pub workdir: Option<&'a Path>,
-    /// the DESIGN §2 environment (`HYOPS_VYOS_*`), added to the inherited one
+    /// the DESIGN §2 environment (`HYOPS_VYOS_*`) plus the operator's variables, added to the
+    /// supervisor's allow-listed base
     pub env: &'a BTreeMap<String, String>,
     /// the credential to hand over by path, if any
     pub credential: Option<&'a GcsCredential>,
@@ -51,7 +55,6 @@ pub async fn run_publish_command(
     };
     let mut spec = CommandSpec::bash_script(cmd.command, "publish command", cmd.log_path)
         .envs(cmd.env.iter().map(|(k, v)| (k.clone(), v.clone())))
-        .inherit_store_credentials()
         .capture_stdout()
         .grace(GRACE);
     if let Some(s) = &secret {

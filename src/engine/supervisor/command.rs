@@ -6,9 +6,37 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Environment variable prefixes removed from every child's environment, whatever the spec says.
-/// The GCS service-account JSON (and its `_FILE` twin, which is re-added explicitly only for the
-/// publish command) and the go-plugin handshake variables.
+/// Variables every child gets from the parent environment when they are set there (the
+/// allow-list; DESIGN §2 / issue #12). Nothing else is inherited unless a spec names it with
+/// [`CommandSpec::inherit`].
+pub const INHERITED_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "TZ",
+    "TERM",
+    "TMPDIR",
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+];
+
+/// Prefixes of inherited variables (the locale categories `LC_ALL`, `LC_CTYPE`, …).
+pub const INHERITED_ENV_PREFIXES: &[&str] = &["LC_"];
+
+/// Names (prefixes) that never reach a child by inheritance or explicit value, whatever the spec
+/// says: the GCS service-account variables (the publish command gets a path only, through
+/// [`CommandSpec::credential_file`]) and the go-plugin handshake variables.
 pub const DENIED_ENV_PREFIXES: &[&str] = &[
     "HYOPS_VYOS_GCS_SA_JSON",
     "TF_PLUGIN_MAGIC_COOKIE",
@@ -16,17 +44,73 @@ pub const DENIED_ENV_PREFIXES: &[&str] = &[
     "PLUGIN_PROTOCOL_VERSIONS",
 ];
 
-/// Object-store secrets removed unless [`CommandSpec::inherit_store_credentials`] is set.
-const STORE_SECRET_VARS: &[&str] = &[
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AZURE_STORAGE_KEY",
-    "AZURE_STORAGE_ACCESS_KEY",
-    "AZURE_STORAGE_CONNECTION_STRING",
-    "AZURE_STORAGE_SAS_TOKEN",
-    "AZURE_CLIENT_SECRET",
-];
+/// True when `name` may never reach a child ([`DENIED_ENV_PREFIXES`]).
+pub fn env_name_denied(name: &str) -> bool {
+    DENIED_ENV_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// True when `name` is on the base allow-list ([`INHERITED_ENV`], [`INHERITED_ENV_PREFIXES`]).
+pub fn env_name_inherited_by_default(name: &str) -> bool {
+    INHERITED_ENV.contains(&name) || INHERITED_ENV_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// A valid environment variable name (`[A-Za-z_][A-Za-z0-9_]*`) that a spec asks to inherit from
+/// the parent with [`CommandSpec::inherit`]. Internal callers use [`EnvName::from_static`] for
+/// fixed names (checked at compile time in a `const`); operator-supplied names go through
+/// [`EnvName::new`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EnvName(std::borrow::Cow<'static, str>);
+
+/// Why a string is not an [`EnvName`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is not an environment variable name (letters, digits and _; not starting with a digit)"
+)]
+pub struct InvalidEnvName(pub String);
+
+const fn valid_env_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    if b.is_empty() || b[0].is_ascii_digit() {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if !(b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+impl EnvName {
+    /// Checks `name`.
+    pub fn new(name: impl Into<String>) -> Result<Self, InvalidEnvName> {
+        let name = name.into();
+        if valid_env_name(&name) {
+            Ok(EnvName(std::borrow::Cow::Owned(name)))
+        } else {
+            Err(InvalidEnvName(name))
+        }
+    }
+
+    /// A fixed name. Panics (at compile time when used in a `const`) when it is not valid.
+    pub const fn from_static(name: &'static str) -> Self {
+        assert!(valid_env_name(name), "not an environment variable name");
+        EnvName(std::borrow::Cow::Borrowed(name))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for EnvName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// Default grace period between SIGTERM and SIGKILL.
 pub(crate) const DEFAULT_GRACE: Duration = Duration::from_secs(10);
@@ -40,21 +124,42 @@ pub enum Program {
     BashScript(String),
 }
 
-/// A builder-made description of one child process.
-#[derive(Debug, Clone)]
+/// A builder-made description of one child process. Its `Debug` shows variable names, never
+/// values (an operator may pass credentials through `build.pass_environment`).
+#[derive(Clone)]
 pub struct CommandSpec {
     pub(crate) program: Program,
     pub(crate) args: Vec<OsString>,
     pub(crate) cwd: Option<PathBuf>,
     pub(crate) clear_env: bool,
     pub(crate) env: BTreeMap<String, String>,
+    pub(crate) inherit: Vec<EnvName>,
     pub(crate) credential_file: Option<PathBuf>,
-    pub(crate) inherit_store_credentials: bool,
     pub(crate) log_path: PathBuf,
     pub(crate) capture_stdout: bool,
     pub(crate) timeout: Option<Duration>,
     pub(crate) grace: Duration,
     pub(crate) label: String,
+    pub(crate) sudo_group: bool,
+}
+
+impl std::fmt::Debug for CommandSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandSpec")
+            .field("label", &self.label)
+            .field("program", &self.program)
+            .field("args", &self.args)
+            .field("cwd", &self.cwd)
+            .field("clear_env", &self.clear_env)
+            .field("env_names", &self.env.keys().collect::<Vec<_>>())
+            .field("inherit", &self.inherit)
+            .field("credential_file", &self.credential_file)
+            .field("log_path", &self.log_path)
+            .field("timeout", &self.timeout)
+            .field("grace", &self.grace)
+            .field("sudo_group", &self.sudo_group)
+            .finish_non_exhaustive()
+    }
 }
 
 impl CommandSpec {
@@ -89,13 +194,14 @@ impl CommandSpec {
             cwd: None,
             clear_env: false,
             env: BTreeMap::new(),
+            inherit: Vec::new(),
             credential_file: None,
-            inherit_store_credentials: false,
             log_path,
             capture_stdout: false,
             timeout: None,
             grace: DEFAULT_GRACE,
             label,
+            sudo_group: false,
         }
     }
 
@@ -121,13 +227,15 @@ impl CommandSpec {
         self
     }
 
-    /// Start from an empty environment instead of the (filtered) inherited one.
+    /// Start from an empty environment: not even the base allow-list ([`INHERITED_ENV`]) is
+    /// inherited; only [`CommandSpec::inherit`] names and explicit values are set.
     pub fn clear_env(mut self) -> Self {
         self.clear_env = true;
         self
     }
 
-    /// Set one variable. Names on the deny-list are refused at spawn time.
+    /// Set one variable to an explicit value. Names on the deny-list ([`DENIED_ENV_PREFIXES`])
+    /// are dropped at spawn time.
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.env.insert(key.into(), value.into());
         self
@@ -153,9 +261,21 @@ impl CommandSpec {
         self
     }
 
-    /// Publish commands only: keep `AWS_*`/`AZURE_STORAGE_*` secrets from the parent environment.
-    pub fn inherit_store_credentials(mut self) -> Self {
-        self.inherit_store_credentials = true;
+    /// Also copy `name` from the parent environment (when set there), on top of the base
+    /// allow-list. This is how a caller hands its own child one specific variable it needs (for
+    /// example `SSH_AUTH_SOCK` for `ssh`); denied names are dropped whatever is asked.
+    pub fn inherit(mut self, name: EnvName) -> Self {
+        if !self.inherit.contains(&name) {
+            self.inherit.push(name);
+        }
+        self
+    }
+
+    /// [`CommandSpec::inherit`] for several names.
+    pub fn inherit_all(mut self, names: impl IntoIterator<Item = EnvName>) -> Self {
+        for n in names {
+            self = self.inherit(n);
+        }
         self
     }
 
@@ -179,6 +299,15 @@ impl CommandSpec {
         self
     }
 
+    /// The program is `sudo -n …`: members of the group run as root. When this process is not
+    /// root it cannot signal them itself, so the final SIGKILL of a cancel, timeout or drop is
+    /// also sent through `sudo -n kill -s KILL -- -PGID` (SIGTERM reaches them because `sudo`,
+    /// which this process may signal, relays it to the command).
+    pub fn sudo_group(mut self) -> Self {
+        self.sudo_group = true;
+        self
+    }
+
     /// The log file.
     pub fn log_path(&self) -> &Path {
         &self.log_path
@@ -189,20 +318,26 @@ impl CommandSpec {
         &self.label
     }
 
-    /// The environment the child gets: inherited-minus-denied (or empty), then the spec's own
-    /// variables (minus denied names), then the credential file path when one was given.
+    /// The environment the child gets, built from nothing: the base allow-list read from the
+    /// parent (unless [`CommandSpec::clear_env`]), then the [`CommandSpec::inherit`] names read
+    /// from the parent, then the spec's explicit values, then the credential file path when one
+    /// was given. Denied names never appear. Values are read from the parent when this is called
+    /// (at spawn).
     pub fn effective_env(&self) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
-        if !self.clear_env {
-            for (k, v) in std::env::vars_os() {
-                if let (Ok(k), Ok(v)) = (k.into_string(), v.into_string()) {
+        let wanted = |k: &str| {
+            (!self.clear_env && env_name_inherited_by_default(k))
+                || self.inherit.iter().any(|n| n.as_str() == k)
+        };
+        for (k, v) in std::env::vars_os() {
+            if let (Ok(k), Ok(v)) = (k.into_string(), v.into_string()) {
+                if wanted(&k) && !env_name_denied(&k) {
                     out.insert(k, v);
                 }
             }
         }
-        out.retain(|k, _| self.allowed(k));
         for (k, v) in &self.env {
-            if self.allowed(k) {
+            if !env_name_denied(k) {
                 out.insert(k.clone(), v.clone());
             }
         }
@@ -213,13 +348,6 @@ impl CommandSpec {
             );
         }
         out
-    }
-
-    fn allowed(&self, key: &str) -> bool {
-        if DENIED_ENV_PREFIXES.iter().any(|p| key.starts_with(p)) {
-            return false;
-        }
-        self.inherit_store_credentials || !STORE_SECRET_VARS.contains(&key)
     }
 
     /// The argv as it will be executed (program first).

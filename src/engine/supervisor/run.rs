@@ -115,7 +115,7 @@ pub async fn run(
             })
         }
     };
-    let mut guard = GroupGuard::new(pgid);
+    let mut guard = GroupGuard::new(pgid, spec.sudo_group);
     tracing::debug!(command = %label, pgid, log = %spec.log_path.display(), "started");
 
     let drain = child.stdout.take().map(|out| {
@@ -189,7 +189,7 @@ pub async fn run(
                 if group::group_alive(pgid) && reason.is_none() {
                     tracing::warn!(command = %label, pgid, "killing processes left behind by the command");
                 }
-                if !group::kill_and_reap_group(pgid, REAP_LIMIT).await {
+                if !group::kill_and_reap_group(pgid, REAP_LIMIT, spec.sudo_group).await {
                     tracing::warn!(command = %label, pgid, "process group still present after SIGKILL");
                 }
                 RunState::Reaped

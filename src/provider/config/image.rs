@@ -157,6 +157,7 @@ fn read_build(b: &mut Reader<'_>) -> BuildSpec {
         packer_extra_args: b.strings("packer_extra_args"),
         vyos_vm_images_dir: b.string("vyos_vm_images_dir").map(PathBuf::from),
         environment: b.string_map("environment").unwrap_or_default(),
+        pass_environment: b.strings("pass_environment").unwrap_or_default(),
     }
 }
 

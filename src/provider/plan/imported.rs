@@ -58,9 +58,43 @@ pub(super) fn remaining(requires_replace: Vec<Path>, prior: &Value) -> Vec<Path>
         .collect()
 }
 
+/// After import, `source_iso_url` holds the manifest's provenance form (no user info, no query).
+/// A configured URL whose provenance form equals it names the same source: adopt it in place
+/// instead of replacing the artifact.
+pub(super) fn adopt_source_url(
+    requires_replace: Vec<Path>,
+    prior: &Value,
+    proposed: &Value,
+) -> Vec<Path> {
+    let source = Path::attr("source_iso_url");
+    let same_source = match (at(prior, &source).as_str(), at(proposed, &source).as_str()) {
+        (Some(recorded), Some(configured)) => {
+            crate::engine::iso::provenance_url(configured) == recorded
+        }
+        _ => false,
+    };
+    requires_replace
+        .into_iter()
+        .filter(|p| !(same_source && *p == source))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_imported_provenance_url_adopts_the_configured_url_with_credentials() {
+        let prior = Value::object([("source_iso_url", Value::string("https://h/a.iso"))]);
+        let same = Value::object([(
+            "source_iso_url",
+            Value::string("https://u:p@h/a.iso?X-Goog-Signature=s"),
+        )]);
+        let other = Value::object([("source_iso_url", Value::string("https://h/b.iso"))]);
+        let paths = || vec![Path::attr("source_iso_url")];
+        assert!(adopt_source_url(paths(), &prior, &same).is_empty());
+        assert_eq!(adopt_source_url(paths(), &prior, &other), paths());
+    }
 
     #[test]
     fn unrecorded_null_inputs_are_adopted_recorded_ones_still_replace() {

@@ -58,6 +58,7 @@ pub fn plan_vyos_image_with(
     let mut requires_replace = replace::changed_inputs(prior, proposed);
     if imported {
         requires_replace = imported::remaining(requires_replace, prior);
+        requires_replace = imported::adopt_source_url(requires_replace, prior, proposed);
     }
     let planned = if requires_replace.is_empty() {
         computed::carry_forward(proposed.clone(), prior)

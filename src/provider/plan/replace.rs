@@ -14,6 +14,7 @@ pub const IN_PLACE: &[&str] = &[
     "timeouts",
     "notes",
     "publish.retain_on_destroy",
+    "build.pass_environment",
     "gcs_credentials_wo_version",
 ];
 

@@ -36,7 +36,12 @@ pub(crate) fn imported_inputs(manifest: &Manifest, url: &str) -> BTreeMap<String
         },
     );
     m.insert("artifact_version".into(), s(&manifest.artifact_version));
-    m.insert("source_iso_url".into(), s(&manifest.source_iso.url));
+    m.insert(
+        "source_iso_url".into(),
+        s(&crate::provider::contract_state::scrub_source_url(
+            &manifest.source_iso.url,
+        )),
+    );
     m.insert("source_iso_sha256".into(), s(&manifest.source_iso.sha256));
     m.insert(
         "notes".into(),

@@ -36,13 +36,16 @@ pub(super) fn schema() -> Schema {
             "source_iso_url",
             s.clone(),
             "Official URL of the VyOS ISO (http, https or file), recorded as provenance and \
-             downloaded from unless source_iso_mirror_url is set.",
+             downloaded from unless source_iso_mirror_url is set. The manifest, the contract and \
+             builders get it without user info or query string; Terraform keeps the argument \
+             as written, so put signed or authenticated URLs in source_iso_mirror_url.",
         ),
         Attribute::optional(
             "source_iso_mirror_url",
             s.clone(),
             "Pinned mirror (http, https or file) to download the ISO from instead of \
-             source_iso_url.",
+             source_iso_url. Used for the download only (never in the manifest, the contract or \
+             a child's environment); Terraform keeps it in state as written.",
         ),
         Attribute::required(
             "source_iso_sha256",
@@ -197,8 +200,19 @@ fn build_block() -> Block {
             ),
             Attribute::optional(
                 "environment",
-                Type::map(s),
+                Type::map(s.clone()),
                 "Extra environment variables for the builder process.",
+            ),
+            Attribute::optional(
+                "pass_environment",
+                Type::list(s),
+                "Names of variables of the provider's own environment to pass to every child \
+                 process (builder, smoke_verify.command, publish.command). Children otherwise \
+                 get only PATH, HOME, USER, LOGNAME, SHELL, LANG, LC_*, TZ, TERM, TMPDIR, the \
+                 proxy variables (http_proxy, https_proxy, no_proxy, all_proxy, either case), \
+                 SSL_CERT_FILE, SSL_CERT_DIR, the HYOPS_VYOS_* contract variables and \
+                 build.environment: list e.g. AWS_PROFILE or SSH_AUTH_SOCK here to opt in. \
+                 HYOPS_VYOS_GCS_SA_JSON* are refused. Changing it updates in place.",
             ),
         ],
     }

@@ -2,6 +2,7 @@
 
 use super::at_least_one_of::AtLeastOneOf;
 use super::each::Each;
+use super::env_names::PASSABLE_ENV_NAME;
 use super::go_duration::GO_DURATION;
 use super::int_range::DISK_SIZE_GB;
 use super::no_trailing_slash::FILE_PATH;
@@ -11,11 +12,13 @@ use super::requires::Requires;
 use super::safe_path::{BUCKET, INSTANCE_NAME, PREFIX};
 use super::unique::UNIQUE;
 use super::url_scheme::{HTTP_URL, ISO_URL};
+use super::url_secrets::{MIRROR_URL_SECRETS, SOURCE_URL_SECRETS};
 use super::{describe, run, AttrCheck, ObjectCheck, RuleDoc};
 use crate::cty::Value;
 use crate::tfplugin5::Diagnostics;
 
 static EACH_EXTRA_FORMAT: Each = Each(&EXTRA_FORMAT);
+static EACH_PASSABLE_ENV_NAME: Each = Each(&PASSABLE_ENV_NAME);
 
 static ATTRS: &[AttrCheck] = &[
     AttrCheck {
@@ -41,6 +44,14 @@ static ATTRS: &[AttrCheck] = &[
     AttrCheck {
         at: &["source_iso_mirror_url"],
         rule: &ISO_URL,
+    },
+    AttrCheck {
+        at: &["source_iso_url"],
+        rule: &SOURCE_URL_SECRETS,
+    },
+    AttrCheck {
+        at: &["source_iso_mirror_url"],
+        rule: &MIRROR_URL_SECRETS,
     },
     AttrCheck {
         at: &["source_iso_sha256"],
@@ -69,6 +80,10 @@ static ATTRS: &[AttrCheck] = &[
     AttrCheck {
         at: &["build", "disk_size_gb"],
         rule: &DISK_SIZE_GB,
+    },
+    AttrCheck {
+        at: &["build", "pass_environment"],
+        rule: &EACH_PASSABLE_ENV_NAME,
     },
     AttrCheck {
         at: &["publish", "backend"],

@@ -14,6 +14,7 @@ mod artifact;
 mod at_least_one_of;
 mod conflicts_with;
 mod each;
+mod env_names;
 mod exactly_one_of;
 mod go_duration;
 mod image;
@@ -26,6 +27,7 @@ mod requires;
 mod safe_path;
 mod unique;
 mod url_scheme;
+mod url_secrets;
 
 use crate::cty::{Path, Value};
 use crate::tfplugin5::{Diagnostic, Diagnostics};

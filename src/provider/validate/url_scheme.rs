@@ -39,9 +39,9 @@ impl AttrRule for UrlScheme {
         match url::Url::parse(s) {
             Err(e) => diags.push(invalid(
                 at,
+                // The raw value is not repeated: it may carry a password or a signature.
                 format!(
-                    "{s:?} is not an absolute URL ({e}): write a URL with scheme {wanted}, e.g. \
-                     {:?}.",
+                    "not an absolute URL ({e}): write a URL with scheme {wanted}, e.g. {:?}.",
                     self.example
                 ),
             )),
@@ -56,7 +56,11 @@ impl AttrRule for UrlScheme {
             Ok(u) if u.scheme() != "file" && u.host_str().is_none_or(str::is_empty) => {
                 diags.push(invalid(
                     at,
-                    format!("{s:?} has no host: write e.g. {:?}.", self.example),
+                    format!(
+                        "{:?} has no host: write e.g. {:?}.",
+                        crate::engine::iso::redact(&u),
+                        self.example
+                    ),
                 ))
             }
             Ok(_) => {}
