@@ -300,6 +300,10 @@ impl PublishTarget {
         let Some(c) = &self.gcs_account else {
             return Ok(());
         };
+        if self.command.is_some() && c.service_account().is_some() {
+            // The command gets the key file itself; no token is needed.
+            return Ok(());
+        }
         match c.token().await {
             Ok(_) => Ok(()),
             Err(CredentialError::NoneFound { .. })
