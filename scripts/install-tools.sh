@@ -8,6 +8,9 @@
 #     checked against the sha256 pinned below before it is installed, linked as .tools/bin/terraform
 #   - Python packages for the object-storage emulators and test fixtures, in the same venv
 #   - azurite (npm) for the Azure Blob tests, under .tools/npm
+#   - QEMU (qemu-system-x86 with qemu-utils) and the bootable fixture's packages (grub-pc-bin,
+#     grub-common, mtools, xorriso, busybox-static, cpio); the fixture itself is built once into
+#     .tools/boot-fixture/ by test-fixtures/boot/build-fixture.sh (boot verification, quickstart)
 # Usage: scripts/install-tools.sh [--terraform-only]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -105,6 +108,30 @@ fi
 
 # time/curl/hyperfine: the benchmarks (bench/run.sh) measure with them.
 apt_install xorriso qemu-utils packer time curl hyperfine
+# Boot verification (issue #10): QEMU and what the bootable fixture is made of.
+install_qemu_system() {
+  if dpkg -s qemu-system-x86 >/dev/null 2>&1 && command -v qemu-img >/dev/null; then
+    return 0
+  fi
+  # Both in one command, qemu-utils pinned to qemu-system-x86's version: installed alone,
+  # qemu-system-x86 makes apt remove a newer (backports) qemu-utils, and qemu-img with it.
+  local v
+  v="$(apt-cache policy qemu-system-x86 | awk '/Candidate:/{print $2}')"
+  if ! as_root true; then
+    log "qemu-system-x86 is needed and this user cannot install it (not root, no passwordless sudo)."
+    log "run this, then re-run $0:"
+    printf '  sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends --allow-downgrades qemu-system-x86 qemu-utils=%s\n' "$v" >&2
+    return 1
+  fi
+  as_root apt-get update -qq
+  log "apt-get install qemu-system-x86 qemu-utils=$v"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends --allow-downgrades \
+    qemu-system-x86 "qemu-utils=$v" >/dev/null
+}
+install_qemu_system
+apt_install grub-pc-bin grub-common mtools xorriso busybox-static cpio
+bash "$root/test-fixtures/boot/build-fixture.sh" "$tools/boot-fixture"
+
 # sudo: the vyos-vm-images sudo path (names-only --preserve-env, killing a root-owned tree);
 # optional, those tests skip without it
 apt_install sudo || log "sudo not installed: the sudo builder tests will skip"

@@ -40,6 +40,8 @@ SPEC.json uses the hyops_vyos_image attribute names (blocks as JSON objects) plu
 
 /// Blocks of the spec that Terraform's JSON syntax may write as one-element arrays.
 const BLOCKS: &[&str] = &["build", "smoke_verify", "publish", "timeouts", "provider"];
+/// Blocks nested in `smoke_verify`, likewise.
+const NESTED_SMOKE_BLOCKS: &[&str] = &["boot"];
 
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
@@ -107,27 +109,36 @@ pub fn load_spec(path: &Path) -> anyhow::Result<ImageSpec> {
     let mut value: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
     if let Some(obj) = value.as_object_mut() {
-        for block in BLOCKS {
-            let unwrap = match obj.get(*block) {
-                Some(serde_json::Value::Array(items)) if items.len() == 1 => Some(items[0].clone()),
-                Some(serde_json::Value::Array(items)) if items.is_empty() => {
-                    Some(serde_json::Value::Null)
-                }
-                _ => None,
-            };
-            match unwrap {
-                Some(serde_json::Value::Null) => {
-                    obj.remove(*block);
-                }
-                Some(v) => {
-                    obj.insert((*block).to_owned(), v);
-                }
-                None => {}
-            }
+        unwrap_blocks(obj, BLOCKS);
+        if let Some(smoke) = obj.get_mut("smoke_verify").and_then(|s| s.as_object_mut()) {
+            unwrap_blocks(smoke, NESTED_SMOKE_BLOCKS);
         }
     }
     serde_json::from_value(value)
         .with_context(|| format!("{} is not a valid image spec", path.display()))
+}
+
+/// Replace each of `blocks` written as a one-element array by its element (an empty array by
+/// nothing), as Terraform's JSON syntax allows.
+fn unwrap_blocks(obj: &mut serde_json::Map<String, serde_json::Value>, blocks: &[&str]) {
+    for block in blocks {
+        let unwrap = match obj.get(*block) {
+            Some(serde_json::Value::Array(items)) if items.len() == 1 => Some(items[0].clone()),
+            Some(serde_json::Value::Array(items)) if items.is_empty() => {
+                Some(serde_json::Value::Null)
+            }
+            _ => None,
+        };
+        match unwrap {
+            Some(serde_json::Value::Null) => {
+                obj.remove(*block);
+            }
+            Some(v) => {
+                obj.insert((*block).to_owned(), v);
+            }
+            None => {}
+        }
+    }
 }
 
 fn engine_env(spec: &ImageSpec) -> EngineEnv {
@@ -314,5 +325,25 @@ mod tests {
             Command::Help
         );
         assert!(parse_args(os(&["frob"])).is_err());
+    }
+
+    #[test]
+    fn smoke_verify_boot_may_be_written_as_terraform_json_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spec.json");
+        let spec = serde_json::json!({
+            "artifact_key": "vyos-x",
+            "source_iso_url": "file:///x.iso",
+            "source_iso_sha256": "0".repeat(64),
+            "smoke_verify": [{ "boot": [{ "enabled": true, "accelerator": "tcg" }] }]
+        });
+        std::fs::write(&path, spec.to_string()).unwrap();
+        let spec = load_spec(&path).unwrap();
+        let boot = spec.smoke_verify.boot.unwrap();
+        assert_eq!(boot.enabled, Some(true));
+        assert_eq!(
+            boot.accelerator,
+            Some(crate::engine::spec::BootAccelerator::Tcg)
+        );
     }
 }

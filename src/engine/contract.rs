@@ -2,6 +2,7 @@
 //! computed attributes, `manifest.json`, HyOps state outputs). Pure data, no I/O.
 
 mod manifest;
+mod verification;
 
 use std::collections::BTreeMap;
 
@@ -9,6 +10,8 @@ pub use manifest::{
     Compression, HetznerHint, Manifest, ManifestFile, ProxmoxHint, SourceIso, VyosMetadata,
     MANIFEST_SCHEMA_VERSION,
 };
+
+pub use verification::{BootVerification, Verification};
 
 use serde::{Deserialize, Serialize};
 
@@ -57,6 +60,10 @@ pub struct ArtifactContract {
     pub manifest_url: String,
     /// `artifacts`: keyed by artifact key; additional formats keyed `<artifact_key>+<format>`
     pub artifacts: BTreeMap<String, ArtifactEntry>,
+    /// what the smoke gate ran and found (in `contract_json` and the manifest; absent for
+    /// artifacts recorded before it existed)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
 }
 
 /// One entry of the `artifacts` map (HyOps shape).

@@ -131,7 +131,9 @@ impl EngineError {
             EngineError::Iso(IsoError::Mismatch { .. }) => ErrorKind::Refused,
             EngineError::Iso(IsoError::Cancelled) => ErrorKind::Cancelled,
             EngineError::Iso(_) => ErrorKind::Transient,
-            EngineError::Verify(VerifyError::Refused { .. }) => ErrorKind::Refused,
+            EngineError::Verify(VerifyError::Refused { .. } | VerifyError::Boot { .. }) => {
+                ErrorKind::Refused
+            }
             EngineError::Publish(PublishError::Config(_) | PublishError::InvalidName { .. }) => {
                 ErrorKind::Invalid
             }

@@ -219,6 +219,9 @@ pub struct SmokeVerifySpec {
     /// `required` (default true): false turns a failure into a warning
     #[serde(default = "default_true")]
     pub required: bool,
+    /// nested block `boot`: boot the image under QEMU before publishing
+    #[serde(default)]
+    pub boot: Option<BootVerifySpec>,
 }
 
 impl Default for SmokeVerifySpec {
@@ -226,8 +229,66 @@ impl Default for SmokeVerifySpec {
         SmokeVerifySpec {
             command: None,
             required: true,
+            boot: None,
         }
     }
+}
+
+/// `smoke_verify.boot.accelerator`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BootAccelerator {
+    /// KVM when usable, TCG only under `build.allow_tcg` (default)
+    #[default]
+    Auto,
+    /// KVM, refused when unusable
+    Kvm,
+    /// TCG software emulation (slow, always available)
+    Tcg,
+}
+
+impl BootAccelerator {
+    /// The attribute's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BootAccelerator::Auto => "auto",
+            BootAccelerator::Kvm => "kvm",
+            BootAccelerator::Tcg => "tcg",
+        }
+    }
+}
+
+/// block `smoke_verify.boot`. `None` fields take the defaults the engine derives from the build
+/// method and the `build` block (see `engine::verify::boot::BootSettings`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootVerifySpec {
+    /// `enabled` (default true for `packer`/`vyos-vm-images`, false for `command`)
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// `accelerator` (default `auto`)
+    #[serde(default)]
+    pub accelerator: Option<BootAccelerator>,
+    /// `timeout`, Go duration (default `5m`)
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// `memory_mb` (default 1024)
+    #[serde(default)]
+    pub memory_mb: Option<u32>,
+    /// `guest_agent` (default: `build.guest_agent = "qemu"`)
+    #[serde(default)]
+    pub guest_agent: Option<bool>,
+    /// `cloud_init` (default: `build.cloud_init`)
+    #[serde(default)]
+    pub cloud_init: Option<bool>,
+    /// `expect`: regexes that must appear on the serial console (default: a login prompt when
+    /// `build.console = "serial"`)
+    #[serde(default)]
+    pub expect: Option<Vec<String>>,
+    /// `fail_on`: regexes that fail the boot at once (default: kernel panic, emergency mode,
+    /// no bootable device)
+    #[serde(default)]
+    pub fail_on: Option<Vec<String>>,
 }
 
 fn default_true() -> bool {

@@ -6,6 +6,7 @@ use crate::engine::duration::parse_go_duration;
 use crate::engine::env::EngineEnv;
 use crate::engine::error::SpecProblem;
 use crate::engine::spec::ImageSpec;
+use crate::engine::verify::boot::BootSettings;
 
 /// `artifact_key` pattern.
 pub const ARTIFACT_KEY_PATTERN: &str = r"^[a-z0-9][a-z0-9._-]{1,62}$";
@@ -92,8 +93,13 @@ pub fn validate_spec(spec: &ImageSpec, env: &EngineEnv) -> Vec<SpecProblem> {
             );
         }
     }
-    if let Err(e) = BuildSettings::resolve(&spec.build, env) {
-        bad(&format!("build.{}", e.field), e.message);
+    match BuildSettings::resolve(&spec.build, env) {
+        Err(e) => bad(&format!("build.{}", e.field), e.message),
+        Ok(build) => {
+            if let Err(e) = BootSettings::resolve(&spec.smoke_verify, &build) {
+                bad(&format!("smoke_verify.boot.{}", e.field), e.message);
+            }
+        }
     }
     for (name, value) in [
         ("timeouts.create", &spec.timeouts.create),

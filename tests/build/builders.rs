@@ -262,6 +262,92 @@ fn packaged_packer_templates_pass_real_packer_validate() {
     }
 }
 
+/// Issue #10 point 2: the rendered stage-2 template ends with the sanitation provisioner, and the
+/// rendered script, run on a fake root (`HYOPS_SANITIZE_ROOT`), leaves no SSH host key, an empty
+/// machine-id, no cloud-init state, no hw-id or persistent-net rule, no `service ssh` and a
+/// locked build password in the saved config.
+#[test]
+fn packaged_stage2_sanitizes_the_template_before_shutdown() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let t = materialize_packaged_templates(&dir.path().join("packer")).unwrap();
+    let stage2 = std::fs::read_to_string(&t.stage2).unwrap();
+    let last = stage2.rfind("provisioner \"").unwrap();
+    assert!(
+        stage2[last..].contains("sanitize.sh")
+            && stage2[last..].contains("HYOPS_LOCK_BUILD_PASSWORD"),
+        "sanitation is not the last provisioner:\n{}",
+        &stage2[last..]
+    );
+    let script = dir.path().join("packer/sanitize.sh");
+    assert!(script.exists());
+
+    let root = dir.path().join("root");
+    for d in [
+        "etc/ssh",
+        "etc/udev/rules.d",
+        "var/lib/cloud/instance",
+        "var/lib/dhcp",
+        "var/lib/dbus",
+        "config",
+    ] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    for f in [
+        "etc/ssh/ssh_host_rsa_key",
+        "etc/ssh/ssh_host_ed25519_key.pub",
+        "etc/udev/rules.d/70-persistent-net.rules",
+        "var/lib/dhcp/dhclient.eth0.leases",
+        "var/lib/cloud/instance/boot-finished",
+    ] {
+        std::fs::write(root.join(f), b"x").unwrap();
+    }
+    std::fs::write(
+        root.join("etc/machine-id"),
+        b"0123456789abcdef0123456789abcdef\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("var/lib/dbus/machine-id"), b"0123\n").unwrap();
+    let config = "interfaces {\n    ethernet eth0 {\n        hw-id 52:54:00:12:34:56\n    }\n}\n\
+service {\n    ntp {\n        server time1.vyos.net {\n        }\n    }\n    ssh {\n        port 22\n    }\n}\n\
+system {\n    login {\n        user vyos {\n            authentication {\n                \
+encrypted-password $6$rounds=656000$salt$hash\n                plaintext-password \"\"\n            }\n        }\n    }\n}\n";
+    std::fs::write(root.join("config/config.boot"), config).unwrap();
+
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .env("HYOPS_SANITIZE_ROOT", &root)
+        .env("HYOPS_LOCK_BUILD_PASSWORD", "true")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ssh_keys: Vec<_> = std::fs::read_dir(root.join("etc/ssh")).unwrap().collect();
+    assert!(ssh_keys.is_empty(), "host keys remain: {ssh_keys:?}");
+    assert_eq!(std::fs::read(root.join("etc/machine-id")).unwrap(), b"");
+    assert!(!root.join("var/lib/dbus/machine-id").exists());
+    assert_eq!(
+        std::fs::read_dir(root.join("var/lib/cloud"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert!(!root
+        .join("etc/udev/rules.d/70-persistent-net.rules")
+        .exists());
+    assert!(!root.join("var/lib/dhcp/dhclient.eth0.leases").exists());
+    let saved = std::fs::read_to_string(root.join("config/config.boot")).unwrap();
+    assert!(!saved.contains("hw-id"), "{saved}");
+    assert!(!saved.contains("ssh"), "{saved}");
+    assert!(saved.contains("ntp {"), "unrelated config kept: {saved}");
+    assert!(saved.contains("encrypted-password \"!\""), "{saved}");
+    assert!(!saved.contains("$6$"), "{saved}");
+}
+
 #[test]
 fn packaged_stage1_accepts_the_debug_knobs() {
     init();

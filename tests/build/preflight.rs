@@ -78,6 +78,7 @@ fn request(method: BuildMethod) -> PreflightRequest {
         work_dir: PathBuf::from("/var/tmp/hyops-work"),
         iso_bytes: 1 << 30,
         disk_size_gb: 10,
+        boot_accelerator: None,
     }
 }
 
@@ -263,4 +264,39 @@ async fn system_probes_read_this_host() {
     assert!(v.contains("qemu-img version"), "{v}");
     assert!(p.free_bytes(Path::new("/tmp/does/not/exist/yet")).unwrap() > 0);
     assert!(p.tool_version("hyops-no-such-tool").await.is_none());
+}
+
+#[tokio::test]
+async fn boot_verification_requires_qemu_system_and_a_usable_accelerator() {
+    use hyops::engine::spec::BootAccelerator;
+    let no_qemu = FakeProbes {
+        programs: vec!["qemu-img"],
+        kvm: Err("open /dev/kvm: No such file or directory".into()),
+        ..FakeProbes::default()
+    };
+    // The command method needs neither until boot verification is enabled.
+    let mut req = request(BuildMethod::Command);
+    run_preflight(&no_qemu, &req).await.unwrap();
+
+    req.boot_accelerator = Some(BootAccelerator::Auto);
+    let err = run_preflight(&no_qemu, &req).await.unwrap_err();
+    let checks: Vec<&str> = err.failures.iter().map(|f| f.check.as_str()).collect();
+    assert!(checks.contains(&"tool:qemu-system-x86_64"), "{err}");
+    assert!(checks.contains(&"boot-accelerator"), "{err}");
+    assert!(err.to_string().contains("allow_tcg"), "{err}");
+
+    // auto + allow_tcg, or an explicit tcg, accept a host without KVM.
+    let with_qemu = FakeProbes {
+        kvm: Err("open /dev/kvm: No such file or directory".into()),
+        ..FakeProbes::default()
+    };
+    req.allow_tcg = true;
+    run_preflight(&with_qemu, &req).await.unwrap();
+    req.allow_tcg = false;
+    req.boot_accelerator = Some(BootAccelerator::Tcg);
+    run_preflight(&with_qemu, &req).await.unwrap();
+    // kvm is refused without KVM, naming tcg as the way out.
+    req.boot_accelerator = Some(BootAccelerator::Kvm);
+    let err = run_preflight(&with_qemu, &req).await.unwrap_err();
+    assert!(err.to_string().contains("accelerator = \"tcg\""), "{err}");
 }

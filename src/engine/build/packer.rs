@@ -1,6 +1,9 @@
 //! `method = "packer"`: a two-stage qemu build with templates packaged in the binary
 //! (`packer/stage1.pkr.hcl`, `packer/stage2.pkr.hcl`, `packer/vyos.pkrvars.hcl`,
-//! `packer/provision.sh`), written into the build's work directory before packer runs.
+//! `packer/provision.sh`, `packer/sanitize.sh`), written into the build's work directory before
+//! packer runs. `sanitize.sh` is stage 2's last step: template sanitation (no SSH host keys, an
+//! empty machine-id, cloud-init state cleaned, no builder ethernet config or hw-id, no `service ssh`
+//! and a locked build password in the saved config), each item checked before shutdown.
 //!
 //! Stage 1 installs from the ISO (`source_iso_path`) into `build_output_directory`; stage 2 boots
 //! that disk (`source_disk_path`) and provisions it into a second `build_output_directory`. Both
@@ -33,6 +36,8 @@ pub const STAGE2_TEMPLATE: &str = include_str!("packer/stage2.pkr.hcl");
 pub const PACKAGED_VARS_FILE: &str = include_str!("packer/vyos.pkrvars.hcl");
 const PROVISION_SCRIPT: &str = include_str!("packer/provision.sh");
 const CC_VYOS_NONE: &str = include_str!("packer/cc_vyos_none.py");
+/// Packaged template sanitation script (stage 2's last provisioner).
+const SANITIZE_SCRIPT: &str = include_str!("packer/sanitize.sh");
 
 /// `build.environment` key naming an optional `cc_vyos.py` for stage 2.
 pub const ENV_CC_VYOS_PATH: &str = "HYOPS_VYOS_CC_VYOS_PATH";
@@ -56,6 +61,7 @@ pub fn materialize_packaged_templates(dir: &Path) -> std::io::Result<PackagedTem
         ("stage2.pkr.hcl", STAGE2_TEMPLATE),
         ("vyos.pkrvars.hcl", PACKAGED_VARS_FILE),
         ("provision.sh", PROVISION_SCRIPT),
+        ("sanitize.sh", SANITIZE_SCRIPT),
         ("cc_vyos_none.py", CC_VYOS_NONE),
     ];
     for (name, text) in files {

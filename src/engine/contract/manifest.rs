@@ -213,6 +213,9 @@ pub struct Manifest {
     pub notes: Option<String>,
     /// the published files; the first is the primary artifact
     pub files: Vec<ManifestFile>,
+    /// what the smoke gate ran and found before publishing
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<super::Verification>,
 }
 
 impl Manifest {
@@ -269,6 +272,7 @@ impl Manifest {
             remote_generation: primary.remote_generation.clone(),
             manifest_url: manifest_url.to_owned(),
             artifacts,
+            verification: self.verification.clone(),
         }
     }
 }

@@ -17,7 +17,10 @@ use crate::engine::preflight::{self, PreflightReport, PreflightRequest, SystemPr
 use crate::engine::progress::{Progress, Stage};
 use crate::engine::publish::PublishTarget;
 use crate::engine::spec::{BuildMethod, ImageSpec};
+use crate::engine::verify::boot::BootSettings;
 use crate::engine::verify::{self, VerifyRequest};
+
+use super::verification;
 
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn build_fresh(
@@ -99,6 +102,9 @@ pub(super) async fn build_fresh(
     });
     let build_env = child_env(settings, contract);
 
+    let boot = BootSettings::resolve(&spec.smoke_verify, settings)
+        .map_err(|e| EngineError::invalid(format!("smoke_verify.boot.{}", e.field), e.message))?;
+
     stage.set(Stage::Preflight);
     let report = if settings.skip_preflight {
         progress.message(Stage::Preflight, "skipped (build.skip_preflight)");
@@ -113,6 +119,7 @@ pub(super) async fn build_fresh(
                 work_dir: settings.workdir.clone().unwrap_or_else(|| work.clone()),
                 iso_bytes,
                 disk_size_gb: settings.disk_size_gb,
+                boot_accelerator: boot.as_ref().map(|b| b.accelerator),
             },
         )
         .await?;
@@ -157,19 +164,46 @@ pub(super) async fn build_fresh(
     }
 
     stage.set(Stage::Verify);
-    progress.message(Stage::Verify, "smoke verify");
+    progress.message(
+        Stage::Verify,
+        if boot.is_some() {
+            "smoke verify (image check, then boot under QEMU)"
+        } else {
+            "smoke verify"
+        },
+    );
+    let console_log = logs.join(format!("{build_id}.console.log"));
     let verified = verify::smoke_verify(
         &VerifyRequest {
             image: &build_output,
             smoke: &spec.smoke_verify,
+            boot: boot.as_ref(),
             env: &build_env,
             workdir: &work,
             log_path: &log_path,
+            console_log: &console_log,
         },
         cancel,
     )
     .await?;
     warnings.extend(verified.warnings);
+    if let Some(b) = &verified.verification.boot {
+        progress.message(
+            Stage::Verify,
+            &format!(
+                "boot verification {} under {} in {:.1}s (console log {})",
+                if b.passed {
+                    "passed"
+                } else {
+                    "FAILED (not required)"
+                },
+                b.accelerator,
+                b.seconds_total,
+                console_log.display()
+            ),
+        );
+    }
+    verification::write(staging.path(), &verified.verification)?;
 
     stage.set(Stage::Normalize);
     progress.message(Stage::Normalize, "normalizing and hashing");

@@ -18,11 +18,13 @@
 //!
 //! Files: this one (entry, timeout, cache decision), `fresh` (a cache miss: fetch, preflight,
 //! build, verify, normalize, commit), `deliver` (placing files at `artifact_local_path`),
-//! `outcome` (local and published contracts).
+//! `outcome` (local and published contracts), `verification` (the smoke gate's record beside the
+//! cache entry).
 
 mod deliver;
 mod fresh;
 mod outcome;
+mod verification;
 
 use std::collections::HashMap;
 use std::os::unix::fs::DirBuilderExt;
@@ -212,6 +214,23 @@ async fn create_inner(
     let entry = cache.entry_dir(&fp);
     let local = deliver::deliver(spec, &record, &entry).await?;
     let mut contract = outcome::local_contract(spec, &record, &local);
+    contract.verification = verification::read(&entry);
+    if cache_hit {
+        stage.set(Stage::Verify);
+        let (v, w) = verification::reverify_cached(
+            spec,
+            settings,
+            env,
+            &record,
+            &entry,
+            contract.verification.take(),
+            cancel,
+            progress,
+        )
+        .await?;
+        contract.verification = v;
+        warnings.extend(w);
+    }
     if let Some(target) = target {
         stage.set(Stage::Publish);
         contract = outcome::publish_step(

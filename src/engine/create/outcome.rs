@@ -73,6 +73,7 @@ pub(super) fn local_contract(
         remote_generation: String::new(),
         manifest_url: String::new(),
         artifacts,
+        verification: None,
     }
 }
 
@@ -141,6 +142,7 @@ pub(super) async fn publish_step(
             sha256: record.source_iso_sha256.clone(),
         },
         notes: spec.notes.clone(),
+        verification: local_contract.verification.clone(),
     };
     progress.message(
         Stage::Publish,

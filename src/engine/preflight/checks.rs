@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::engine::build::Accelerator;
-use crate::engine::spec::BuildMethod;
+use crate::engine::spec::{BootAccelerator, BuildMethod};
 
 use super::Probes;
 
@@ -28,6 +28,8 @@ pub struct PreflightRequest {
     pub iso_bytes: u64,
     /// `build.disk_size_gb`
     pub disk_size_gb: u32,
+    /// `smoke_verify.boot.accelerator` when boot verification is enabled (`None`: disabled)
+    pub boot_accelerator: Option<BootAccelerator>,
 }
 
 /// One failed check: its name, what was found, how to fix it.
@@ -181,6 +183,24 @@ pub async fn run_preflight<P: Probes>(
             ));
         }
         BuildMethod::Command => {}
+    }
+    if let Some(requested) = req.boot_accelerator {
+        if req.method != BuildMethod::Packer {
+            tools.push((
+                "qemu-system-x86_64",
+                "install qemu-system-x86 (Debian/Ubuntu: apt-get install qemu-system-x86 qemu-utils) \
+                 or set smoke_verify.boot.enabled = false",
+            ));
+        }
+        if let Err(e) =
+            crate::engine::verify::boot::choose_accelerator(probes, requested, req.allow_tcg)
+        {
+            failures.push(fail(
+                "boot-accelerator",
+                e.0,
+                "boot verification needs an accelerator it may use (see smoke_verify.boot.accelerator)",
+            ));
+        }
     }
     for (tool, fix) in tools {
         match probes.tool_version(tool).await {

@@ -9,6 +9,8 @@
 //! - `packer`: Linux; not a Proxmox VE host; KVM usable (TCG only with `allow_tcg` /
 //!   `HYOPS_VYOS_ALLOW_TCG=1`); `packer` ≥ 1.6; `qemu-system-x86_64`; `qemu-img`; free disk.
 //! - `command`: `qemu-img` (smoke verify and normalize need it); free disk. No KVM.
+//! - any method with `smoke_verify.boot` enabled: `qemu-system-x86_64`, and an accelerator the
+//!   boot check may use (`auto`: KVM, or TCG under `allow_tcg`; `kvm`: KVM; `tcg`: always).
 //!
 //! Spawns only short probes (`--version`, `sudo -n true`) through the supervisor; never anything
 //! long-lived. `build.skip_preflight` skips all of it (the caller decides).

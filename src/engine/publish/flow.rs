@@ -59,6 +59,8 @@ pub struct ManifestMeta {
     pub source_iso: SourceIso,
     /// `notes`
     pub notes: Option<String>,
+    /// what the smoke gate ran and found (into the manifest)
+    pub verification: Option<crate::engine::contract::Verification>,
 }
 
 /// One published, verified file.
@@ -252,6 +254,7 @@ fn build_manifest(
         vyos: meta.vyos.clone(),
         source_iso: meta.source_iso.clone(),
         notes: meta.notes.clone(),
+        verification: meta.verification.clone(),
         files: files
             .iter()
             .zip(published)

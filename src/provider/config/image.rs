@@ -9,7 +9,8 @@ use super::reader::{Reader, Unknowns};
 use crate::cty::Value;
 use crate::engine::credentials::SecretString;
 use crate::engine::spec::{
-    BuildSpec, ImageSpec, ProviderSettings, PublishSpec, SmokeVerifySpec, TimeoutsSpec,
+    BootVerifySpec, BuildSpec, ImageSpec, ProviderSettings, PublishSpec, SmokeVerifySpec,
+    TimeoutsSpec,
 };
 use crate::tfplugin5::Diagnostics;
 
@@ -81,6 +82,7 @@ pub fn image_config(config: &Value) -> Result<ImageConfig, Diagnostics> {
         .block("smoke_verify", |b| SmokeVerifySpec {
             command: b.string("command"),
             required: b.bool("required").unwrap_or(true),
+            boot: b.block("boot", read_boot),
         })
         .unwrap_or_default();
     let publish = r.block("publish", read_publish);
@@ -158,6 +160,19 @@ fn read_build(b: &mut Reader<'_>) -> BuildSpec {
         vyos_vm_images_dir: b.string("vyos_vm_images_dir").map(PathBuf::from),
         environment: b.string_map("environment").unwrap_or_default(),
         pass_environment: b.strings("pass_environment").unwrap_or_default(),
+    }
+}
+
+fn read_boot(b: &mut Reader<'_>) -> BootVerifySpec {
+    BootVerifySpec {
+        enabled: b.bool("enabled"),
+        accelerator: b.spelling("accelerator", "\"auto\", \"kvm\" or \"tcg\""),
+        timeout: b.string("timeout"),
+        memory_mb: b.u32("memory_mb"),
+        guest_agent: b.bool("guest_agent"),
+        cloud_init: b.bool("cloud_init"),
+        expect: b.strings("expect"),
+        fail_on: b.strings("fail_on"),
     }
 }
 

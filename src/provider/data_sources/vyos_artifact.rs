@@ -232,6 +232,7 @@ async fn from_state(
         },
         manifest_url: String::new(),
         artifacts,
+        verification: None,
     };
     Ok((contract, None))
 }

@@ -291,6 +291,7 @@ mod tests {
             remote_generation: "17".into(),
             manifest_url: "gs://b/vyos/manifest.json".into(),
             artifacts,
+            verification: None,
         }
     }
 

@@ -221,7 +221,7 @@ fn build_block() -> Block {
 fn smoke_verify_block() -> Block {
     Block {
         description: "Verification of the built image before it is published.".into(),
-        block_types: vec![],
+        block_types: vec![NestedBlock::single("boot", boot_verify_block())],
         attributes: vec![
             Attribute::optional(
                 "command",
@@ -234,6 +234,66 @@ fn smoke_verify_block() -> Block {
                 Type::Bool,
                 "Fail the build when verification fails. Default true; false turns a failure \
                  into a warning.",
+            ),
+        ],
+    }
+}
+
+fn boot_verify_block() -> Block {
+    let s = Type::String;
+    Block {
+        description: "Boot the image under QEMU before publishing (-snapshot, no network, no \
+                      display) with a fresh NoCloud seed, and require the console, the QEMU guest \
+                      agent and cloud-init to show a working cloud image."
+            .into(),
+        block_types: vec![],
+        attributes: vec![
+            Attribute::optional(
+                "enabled",
+                Type::Bool,
+                "Boot-verify the image. Default true for the packer and vyos-vm-images methods, \
+                 false for command.",
+            ),
+            Attribute::optional(
+                "accelerator",
+                s.clone(),
+                "\"auto\" (default: KVM when usable, TCG only with build.allow_tcg), \"kvm\" or \
+                 \"tcg\".",
+            ),
+            Attribute::optional(
+                "timeout",
+                s.clone(),
+                "Give up after this long (Go duration). Default \"5m\".",
+            ),
+            Attribute::optional(
+                "memory_mb",
+                Type::Number,
+                "Guest memory in MiB. Default 1024.",
+            ),
+            Attribute::optional(
+                "guest_agent",
+                Type::Bool,
+                "Require the QEMU guest agent to answer guest-ping and guest-info on its \
+                 virtio-serial channel. Default: build.guest_agent = \"qemu\".",
+            ),
+            Attribute::optional(
+                "cloud_init",
+                Type::Bool,
+                "Attach a NoCloud seed (label cidata) with a fresh instance-id and require \
+                 cloud-init to report it (through the guest agent, or on the serial console). \
+                 Default: build.cloud_init.",
+            ),
+            Attribute::optional(
+                "expect",
+                Type::list(s.clone()),
+                "Regexes that must all appear on the serial console. Default: a login prompt \
+                 when build.console = \"serial\".",
+            ),
+            Attribute::optional(
+                "fail_on",
+                Type::list(s),
+                "Regexes that fail the boot at once. Default: kernel panic, emergency mode, \
+                 \"No bootable device\".",
             ),
         ],
     }

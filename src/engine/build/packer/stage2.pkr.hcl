@@ -2,7 +2,9 @@
 # Boots the disk installed by stage 1, enables DHCP and SSH on the console through boot_command
 # (running config only, never saved), then over SSH installs cloud-init and the guest agent,
 # optionally a VyOS cloud-init module (cc_vyos.py) registered under cloud_config_modules, cleans
-# cloud-init state, removes builder-specific ethernet config and fails if cloud-init is missing.
+# cloud-init state, removes builder-specific ethernet config and fails if cloud-init is missing;
+# then sanitizes the template (sanitize.sh: ssh host keys, machine-id, cloud-init state, ethernet
+# hw-id, `service ssh` and the build password) right before shutdown.
 # Written for Debian's packer 1.6.6 (qemu builder built in, no required_plugins).
 #
 # Required by the provider (a custom template must declare them too):
@@ -85,6 +87,12 @@ variable "installed_boot_command" {
   type        = list(string)
   default     = []
   description = "Overrides the generated DHCP+SSH sequence when non-empty."
+}
+
+variable "lock_build_password" {
+  type        = bool
+  default     = true
+  description = "Lock the build user's password in the saved config (sanitize.sh item 5); access then comes from cloud-init."
 }
 
 variable "ssh_timeout" {
@@ -196,6 +204,17 @@ build {
       "HYOPS_GUEST_AGENT=${var.guest_agent}",
       "HYOPS_DEBIAN_MIRROR=${var.debian_mirror}",
       "HYOPS_DEBIAN_RELEASE=${var.debian_release}",
+    ]
+  }
+
+  # Last: template sanitation (ssh host keys, machine-id, cloud-init state, builder ethernet
+  # config, ssh service and the build password). See sanitize.sh.
+  provisioner "shell" {
+    script          = "${path.root}/sanitize.sh"
+    execute_command = "chmod +x {{ .Path }}; {{ .Vars }} sudo -E /bin/bash {{ .Path }}"
+    environment_vars = [
+      "HYOPS_LOCK_BUILD_PASSWORD=${var.lock_build_password}",
+      "HYOPS_BUILD_USER=vyos",
     ]
   }
 }
