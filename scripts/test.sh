@@ -19,6 +19,8 @@ export HYOPS_TEST_GCS=1 HYOPS_TEST_S3=1 HYOPS_TEST_AZURE=1
 # (tests that want one point GCE_METADATA_HOST at their loopback fake).
 export NO_GCE_CHECK=true
 unset GOOGLE_APPLICATION_CREDENTIALS GCE_METADATA_HOST
+# The build-runner suite (tests/runner.rs) starts a real sshd on 127.0.0.1 (needs root, openssh-server).
+export HYOPS_TEST_SSH=1
 # Boot verification under real qemu-system-x86_64 (TCG) with the fixture install-tools.sh built.
 export HYOPS_TEST_BOOT=1
 

@@ -6,6 +6,8 @@
 //! - [`plugin`]: go-plugin transport (handshake, AutoMTLS, health/broker/stdio/controller, logging).
 //! - [`provider`]: the tfplugin5 provider service: schemas, validation, plan rules, resources.
 //! - [`tfplugin5`]: generated protocol code and conversions; [`cty`]: values, types and codecs.
+//! - [`runner`]: builds on a dedicated runner over SSH (ships this binary, runs the operator CLI
+//!   there); beside [`cli`], above the engine.
 //! - [`engine`]: build-and-publish over typed specs; knows nothing about Terraform.
 #![warn(missing_docs, unreachable_pub)]
 
@@ -14,4 +16,5 @@ pub mod cty;
 pub mod engine;
 pub mod plugin;
 pub mod provider;
+pub mod runner;
 pub mod tfplugin5;

@@ -14,12 +14,13 @@ use hyops::engine::build::{
     self, materialize_packaged_templates, Accelerator, BuildContext, BuildError, BuildSettings,
 };
 use hyops::engine::create::create;
+use hyops::engine::credentials::SecretString;
 use hyops::engine::env::EngineEnv;
 use hyops::engine::error::EngineError;
 use hyops::engine::preflight::{run_preflight, PreflightRequest, Probes, SystemProbes};
 use hyops::engine::progress::NoProgress;
 use hyops::engine::spec::{BuildMethod, BuildSpec, ImageSpec, SmokeVerifySpec};
-use hyops::engine::supervisor::{self, CommandSpec, EnvName, SupervisorError};
+use hyops::engine::supervisor::{self, CommandSpec, EnvName, StdinSource, SupervisorError};
 use hyops::engine::verify::{smoke_verify, VerifyError, VerifyRequest};
 use sha2::Digest;
 use tokio_util::sync::CancellationToken;

@@ -13,10 +13,20 @@
 //! stderr. SIGINT/SIGTERM cancel the create: the builder's process group is terminated, staging
 //! files are removed, nothing is printed on stdout, and the exit code is 130.
 //!
+//! `--config -` reads the spec from stdin. With `HYOPS_VYOS_BUILD_RUNNER_HOST` (and the other
+//! `HYOPS_VYOS_BUILD_RUNNER_*` variables) set, `apply` builds on that runner over SSH through
+//! [`crate::runner`] and prints the contract it returns. On the runner side the same binary runs
+//! `image apply --config - --hold-stdin --runner-dir DIR`: stdin carries one job frame
+//! ([`crate::runner::job`]: the spec plus, optionally, the GCS credential, which is written to a
+//! 0600 file in a 0700 directory under `DIR/secrets` for the run and removed afterwards), then
+//! stays open; end-of-input cancels the build (the SSH channel closed). That mode never forwards
+//! to another runner.
+//!
 //! Exit codes: 0 success; 1 the create failed; 2 usage error or invalid spec; 130 cancelled.
 //! The only place besides `main.rs` that uses `anyhow`.
 
 mod progress;
+mod runner_side;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -32,11 +42,12 @@ use crate::engine::spec::ImageSpec;
 use crate::engine::validate::validate_spec;
 
 const USAGE: &str = "usage:
-  terraform-provider-hyops image apply    --config SPEC.json [--verbose]
+  terraform-provider-hyops image apply    --config SPEC.json|- [--verbose]
   terraform-provider-hyops image validate --config SPEC.json
 
 SPEC.json uses the hyops_vyos_image attribute names (blocks as JSON objects) plus an optional
-\"provider\" object. apply prints the artifact contract JSON on stdout; progress goes to stderr.";
+\"provider\" object. apply prints the artifact contract JSON on stdout; progress goes to stderr.
+With HYOPS_VYOS_BUILD_RUNNER_HOST set, apply builds on that runner over SSH.";
 
 /// Blocks of the spec that Terraform's JSON syntax may write as one-element arrays.
 const BLOCKS: &[&str] = &["build", "smoke_verify", "publish", "timeouts", "provider"];
@@ -45,8 +56,16 @@ const NESTED_SMOKE_BLOCKS: &[&str] = &["boot"];
 
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
-    Apply { config: PathBuf, verbose: bool },
-    Validate { config: PathBuf },
+    Apply {
+        config: PathBuf,
+        verbose: bool,
+        /// runner side: a job frame on stdin, then end-of-input cancels
+        hold_stdin: bool,
+        runner_dir: Option<PathBuf>,
+    },
+    Validate {
+        config: PathBuf,
+    },
     Help,
 }
 
@@ -76,6 +95,8 @@ fn parse_args(args: Vec<OsString>) -> anyhow::Result<Command> {
     let sub = it.next().unwrap_or_default();
     let mut config = None;
     let mut verbose = false;
+    let mut hold_stdin = false;
+    let mut runner_dir = None;
     while let Some(a) = it.next() {
         match a.as_str() {
             "--config" | "-c" => {
@@ -85,15 +106,29 @@ fn parse_args(args: Vec<OsString>) -> anyhow::Result<Command> {
                 config = Some(PathBuf::from(&s["--config=".len()..]))
             }
             "--verbose" | "-v" => verbose = true,
+            "--hold-stdin" => hold_stdin = true,
+            "--runner-dir" => {
+                runner_dir = Some(PathBuf::from(
+                    it.next().context("--runner-dir needs a path")?,
+                ))
+            }
             "--help" | "-h" => return Ok(Command::Help),
             other => bail!("unknown argument {other:?}"),
         }
     }
     match sub.as_str() {
-        "apply" => Ok(Command::Apply {
-            config: config.context("image apply needs --config SPEC.json")?,
-            verbose,
-        }),
+        "apply" => {
+            let config = config.context("image apply needs --config SPEC.json")?;
+            if hold_stdin && config != Path::new("-") {
+                bail!("--hold-stdin needs --config -");
+            }
+            Ok(Command::Apply {
+                config,
+                verbose,
+                hold_stdin,
+                runner_dir,
+            })
+        }
         "validate" => Ok(Command::Validate {
             config: config.context("image validate needs --config SPEC.json")?,
         }),
@@ -102,10 +137,16 @@ fn parse_args(args: Vec<OsString>) -> anyhow::Result<Command> {
     }
 }
 
-/// Read and parse `SPEC.json`.
+/// Read and parse `SPEC.json` (`-`: stdin).
 pub fn load_spec(path: &Path) -> anyhow::Result<ImageSpec> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("reading the spec from stdin")?;
+        text
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+    };
     let mut value: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
     if let Some(obj) = value.as_object_mut() {
@@ -181,7 +222,18 @@ where
             ExitCode::SUCCESS
         }
         Command::Validate { config } => validate(&config),
-        Command::Apply { config, verbose } => apply(&config, verbose, out),
+        Command::Apply {
+            config,
+            verbose,
+            hold_stdin: true,
+            runner_dir,
+        } => {
+            let _ = config;
+            runner_side::apply_held(verbose, runner_dir.as_deref(), out)
+        }
+        Command::Apply {
+            config, verbose, ..
+        } => apply(&config, verbose, out),
     }
 }
 
@@ -205,7 +257,7 @@ fn validate(config: &Path) -> ExitCode {
     }
 }
 
-fn init_logging(verbose: bool) {
+pub(crate) fn init_logging(verbose: bool) {
     let level = if verbose {
         tracing::Level::DEBUG
     } else {
@@ -226,6 +278,16 @@ fn apply(config: &Path, verbose: bool, out: &mut dyn std::io::Write) -> ExitCode
             return ExitCode::from(2);
         }
     };
+    let runner = match crate::runner::RunnerConfigBuilder::from_env().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("invalid: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(runner) = runner {
+        return runner_side::apply_on_runner(runner, &spec, out);
+    }
     let env = engine_env(&spec);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -248,19 +310,7 @@ fn apply(config: &Path, verbose: bool, out: &mut dyn std::io::Write) -> ExitCode
                 for w in &outcome.warnings {
                     eprintln!("warning: {w}");
                 }
-                match serde_json::to_string_pretty(&outcome.contract) {
-                    Ok(json) => match writeln!(out, "{json}").and_then(|_| out.flush()) {
-                        Ok(()) => ExitCode::SUCCESS,
-                        Err(e) => {
-                            eprintln!("error: cannot write the contract: {e}");
-                            ExitCode::from(1)
-                        }
-                    },
-                    Err(e) => {
-                        eprintln!("error: cannot encode the contract: {e}");
-                        ExitCode::from(1)
-                    }
-                }
+                print_contract(&outcome.contract, out)
             }
             Err(e) => {
                 eprintln!("error: {e}");
@@ -274,15 +324,35 @@ fn apply(config: &Path, verbose: bool, out: &mut dyn std::io::Write) -> ExitCode
     })
 }
 
+/// Prints the contract JSON on `out`.
+pub(crate) fn print_contract(
+    contract: &crate::engine::contract::ArtifactContract,
+    out: &mut dyn std::io::Write,
+) -> ExitCode {
+    match serde_json::to_string_pretty(contract) {
+        Ok(json) => match writeln!(out, "{json}").and_then(|_| out.flush()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                progress::say(format_args!("error: cannot write the contract: {e}"));
+                ExitCode::from(1)
+            }
+        },
+        Err(e) => {
+            progress::say(format_args!("error: cannot encode the contract: {e}"));
+            ExitCode::from(1)
+        }
+    }
+}
+
 /// First SIGINT/SIGTERM cancels the create (which then cleans up and returns).
-fn watch_signals(cancel: CancellationToken) -> anyhow::Result<()> {
+pub(crate) fn watch_signals(cancel: CancellationToken) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     tokio::spawn(async move {
         tokio::select! {
-            _ = int.recv() => eprintln!("SIGINT: cancelling (terminating the builder's process group)…"),
-            _ = term.recv() => eprintln!("SIGTERM: cancelling (terminating the builder's process group)…"),
+            _ = int.recv() => progress::say(format_args!("SIGINT: cancelling (terminating the builder's process group)…")),
+            _ = term.recv() => progress::say(format_args!("SIGTERM: cancelling (terminating the builder's process group)…")),
         }
         cancel.cancel();
     });
@@ -302,6 +372,8 @@ mod tests {
         let want = Command::Apply {
             config: PathBuf::from("s.json"),
             verbose: false,
+            hold_stdin: false,
+            runner_dir: None,
         };
         assert_eq!(
             parse_args(os(&[
@@ -325,6 +397,32 @@ mod tests {
             Command::Help
         );
         assert!(parse_args(os(&["frob"])).is_err());
+        assert_eq!(
+            parse_args(os(&[
+                "image",
+                "apply",
+                "--config",
+                "-",
+                "--hold-stdin",
+                "--runner-dir",
+                "/r"
+            ]))
+            .unwrap(),
+            Command::Apply {
+                config: PathBuf::from("-"),
+                verbose: false,
+                hold_stdin: true,
+                runner_dir: Some(PathBuf::from("/r")),
+            }
+        );
+        assert!(parse_args(os(&[
+            "image",
+            "apply",
+            "--config",
+            "s.json",
+            "--hold-stdin"
+        ]))
+        .is_err());
     }
 
     #[test]

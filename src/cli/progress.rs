@@ -1,4 +1,6 @@
-//! Progress on stderr for the operator CLI: one line per message, byte counters every 10 %.
+//! Progress on stderr for the operator CLI: one line per message (`[stage] text`, which a build
+//! runner's caller parses), byte counters every 10 %. Writes never panic: on a runner, stderr is
+//! an SSH channel that may close mid-build (the cancel path must still run).
 
 use std::sync::Mutex;
 
@@ -12,7 +14,7 @@ pub(crate) struct StderrProgress {
 
 impl Progress for StderrProgress {
     fn message(&self, stage: Stage, message: &str) {
-        eprintln!("[{}] {message}", stage.as_str());
+        say(format_args!("[{}] {message}", stage.as_str()));
     }
 
     fn bytes(&self, stage: Stage, done: u64, total: Option<u64>) {
@@ -26,7 +28,16 @@ impl Progress for StderrProgress {
         };
         if *last != Some((stage, bucket)) {
             *last = Some((stage, bucket));
-            eprintln!("[{}] {bucket}% ({done} of {total} bytes)", stage.as_str());
+            say(format_args!(
+                "[{}] {bucket}% ({done} of {total} bytes)",
+                stage.as_str()
+            ));
         }
     }
+}
+
+/// One line on stderr; a closed stderr is ignored (unlike `eprintln!`, which panics).
+pub(crate) fn say(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{args}");
 }

@@ -60,6 +60,10 @@ pub struct ArtifactContract {
     pub manifest_url: String,
     /// `artifacts`: keyed by artifact key; additional formats keyed `<artifact_key>+<format>`
     pub artifacts: BTreeMap<String, ArtifactEntry>,
+    /// the build runner that built it and holds `artifact_local_path` (`[user@]host[:port]`);
+    /// empty when built on the machine that ran the create
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub build_host: String,
     /// what the smoke gate ran and found (in `contract_json` and the manifest; absent for
     /// artifacts recorded before it existed)
     #[serde(default, skip_serializing_if = "Option::is_none")]

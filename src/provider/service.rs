@@ -25,6 +25,8 @@ struct Shared {
     settings: RwLock<Option<ConfiguredSettings>>,
     /// cancelled by `Stop`
     cancel: CancellationToken,
+    /// the build runner's SSH session (one multiplexed connection for this provider process)
+    runner: tokio::sync::Mutex<Option<Arc<crate::runner::Session>>>,
 }
 
 impl std::fmt::Debug for ProviderService {
@@ -54,6 +56,23 @@ impl ProviderService {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// The session for the `build_runner` `config`, opened once per provider process (the
+    /// multiplexed connection is shared by every create and refresh of this apply).
+    pub(crate) async fn runner_session(
+        &self,
+        config: &crate::runner::RunnerConfig,
+    ) -> Result<Arc<crate::runner::Session>, crate::tfplugin5::Diagnostics> {
+        let mut slot = self.shared.runner.lock().await;
+        if let Some(s) = slot.as_ref().filter(|s| s.config() == config) {
+            return Ok(s.clone());
+        }
+        let session = crate::runner::Session::open(config.clone())
+            .map_err(|e| crate::provider::resources::on_runner::runner_diagnostics(&e))?;
+        let session = Arc::new(session);
+        *slot = Some(session.clone());
+        Ok(session)
     }
 
     pub(crate) fn set_settings(&self, settings: ConfiguredSettings) {

@@ -256,3 +256,43 @@ async fn captured_stdout_is_separate_and_stderr_goes_to_log() {
     let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 }
+
+#[tokio::test]
+async fn held_stdin_delivers_bytes_then_closes_first_on_cancel_and_stderr_streams_lines() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    // reads the first line, reports it on stderr, then records end-of-input (the cancel signal
+    // a remote runner command sees) before SIGTERM can end it
+    let script = format!(
+        "trap '' TERM; read -r first; echo \"got $first\" >&2; cat > /dev/null; echo eof > {d}/eof; echo $$ > {d}/done"
+    );
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let spec = CommandSpec::bash_script(script, "held", dir.path().join("log"))
+        .stdin(StdinSource::Held(SecretString::from("frame-1\n")))
+        .stderr_lines(tx)
+        .grace(Duration::from_secs(5));
+    let cancel = CancellationToken::new();
+    let task = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move { supervisor::run(&spec, &cancel).await })
+    };
+    let line = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .expect("a stderr line")
+        .expect("channel open");
+    assert_eq!(line, "got frame-1");
+    assert!(!dir.path().join("eof").exists(), "stdin is held open");
+    cancel.cancel();
+    let err = task.await.unwrap().unwrap_err();
+    assert!(err.is_cancelled(), "{err:?}");
+    assert!(
+        dir.path().join("eof").exists(),
+        "the child saw end-of-input although it ignores SIGTERM"
+    );
+    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    assert!(
+        log.contains("got frame-1"),
+        "streamed lines are still logged"
+    );
+}

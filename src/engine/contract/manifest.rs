@@ -272,6 +272,7 @@ impl Manifest {
             remote_generation: primary.remote_generation.clone(),
             manifest_url: manifest_url.to_owned(),
             artifacts,
+            build_host: String::new(),
             verification: self.verification.clone(),
         }
     }

@@ -73,6 +73,7 @@ pub(super) fn local_contract(
         remote_generation: String::new(),
         manifest_url: String::new(),
         artifacts,
+        build_host: String::new(),
         verification: None,
     }
 }

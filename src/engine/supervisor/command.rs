@@ -115,6 +115,20 @@ impl std::fmt::Display for EnvName {
 /// Default grace period between SIGTERM and SIGKILL.
 pub(crate) const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 
+/// Where a child's stdin comes from.
+#[derive(Debug, Clone, Default)]
+pub enum StdinSource {
+    /// `/dev/null` (the default)
+    #[default]
+    Null,
+    /// the contents of a file
+    File(PathBuf),
+    /// these bytes (a secret-safe wrapper: redacted in Debug), then the pipe is **held open**
+    /// until the run ends. Closing it is how a cancel reaches a child that treats end-of-input
+    /// as "stop" (e.g. a remote command behind an SSH channel).
+    Held(crate::engine::credentials::SecretString),
+}
+
 /// The program to start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Program {
@@ -140,6 +154,8 @@ pub struct CommandSpec {
     pub(crate) timeout: Option<Duration>,
     pub(crate) grace: Duration,
     pub(crate) label: String,
+    pub(crate) stdin: StdinSource,
+    pub(crate) stderr_lines: Option<tokio::sync::mpsc::UnboundedSender<String>>,
     pub(crate) sudo_group: bool,
 }
 
@@ -158,6 +174,8 @@ impl std::fmt::Debug for CommandSpec {
             .field("timeout", &self.timeout)
             .field("grace", &self.grace)
             .field("sudo_group", &self.sudo_group)
+            .field("stdin", &self.stdin)
+            .field("stderr_lines", &self.stderr_lines.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -201,6 +219,8 @@ impl CommandSpec {
             timeout: None,
             grace: DEFAULT_GRACE,
             label,
+            stdin: StdinSource::Null,
+            stderr_lines: None,
             sudo_group: false,
         }
     }
@@ -284,6 +304,18 @@ impl CommandSpec {
     /// [`RunOutput::stdout`]: super::RunOutput::stdout
     pub fn capture_stdout(mut self) -> Self {
         self.capture_stdout = true;
+        self
+    }
+
+    /// Feed the child's stdin from `source` (default `/dev/null`).
+    pub fn stdin(mut self, source: StdinSource) -> Self {
+        self.stdin = source;
+        self
+    }
+
+    /// Also send every stderr line (still copied to the log) to `lines` as it arrives.
+    pub fn stderr_lines(mut self, lines: tokio::sync::mpsc::UnboundedSender<String>) -> Self {
+        self.stderr_lines = Some(lines);
         self
     }
 

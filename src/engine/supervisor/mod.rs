@@ -49,6 +49,11 @@
 //! A process that calls `setsid`/`setpgid` to leave its group escapes group signals; builders do
 //! not do that (packer's qemu and Ansible's children stay in the group).
 //!
+//! Stdin is `/dev/null` unless the spec names a file or bytes to write ([`StdinSource`]); bytes
+//! are followed by a pipe held open until the run ends, and dropped first when stopping, so a
+//! child that cancels on end-of-input (a remote command behind SSH) stops even before SIGTERM.
+//! Stderr can additionally be streamed line by line to a channel (progress of a remote run).
+//!
 //! Knows nothing about VyOS, builders or publishing.
 
 mod command;
@@ -58,7 +63,7 @@ mod run;
 
 pub use command::{
     env_name_denied, env_name_inherited_by_default, CommandSpec, EnvName, InvalidEnvName, Program,
-    DENIED_ENV_PREFIXES, INHERITED_ENV, INHERITED_ENV_PREFIXES,
+    StdinSource, DENIED_ENV_PREFIXES, INHERITED_ENV, INHERITED_ENV_PREFIXES,
 };
 pub use error::SupervisorError;
 pub use run::{run, tail_file, RunOutput, RunState};

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::command::CommandSpec;
+use super::command::{CommandSpec, StdinSource};
 use super::error::SupervisorError;
 use super::group::{self, GroupGuard};
 
@@ -79,10 +79,37 @@ pub async fn run(
     cmd.args(&argv[1..])
         .env_clear()
         .envs(spec.effective_env())
-        .stdin(Stdio::null())
-        .stderr(Stdio::from(log_err))
         .process_group(0)
         .kill_on_drop(true);
+    match &spec.stdin {
+        StdinSource::Null => {
+            cmd.stdin(Stdio::null());
+        }
+        StdinSource::File(path) => {
+            let file = std::fs::File::open(path).map_err(|source| SupervisorError::Spawn {
+                label: label.clone(),
+                source: std::io::Error::new(
+                    source.kind(),
+                    format!("stdin file {}: {source}", path.display()),
+                ),
+            })?;
+            cmd.stdin(Stdio::from(file));
+        }
+        StdinSource::Held(_) => {
+            cmd.stdin(Stdio::piped());
+        }
+    }
+    if spec.stderr_lines.is_some() {
+        cmd.stderr(Stdio::piped());
+    } else {
+        cmd.stderr(Stdio::from(log_err.try_clone().map_err(|source| {
+            SupervisorError::Log {
+                label: label.clone(),
+                path: spec.log_path.clone(),
+                source,
+            }
+        })?));
+    }
     if spec.capture_stdout {
         cmd.stdout(Stdio::piped());
     } else {
@@ -122,6 +149,32 @@ pub async fn run(
         let log = tokio::fs::File::from_std(log);
         tokio::spawn(drain_stdout(out, log))
     });
+    let err_drain = match (child.stderr.take(), &spec.stderr_lines) {
+        (Some(err), Some(lines)) => Some(tokio::spawn(drain_stderr_lines(
+            err,
+            tokio::fs::File::from_std(log_err),
+            lines.clone(),
+        ))),
+        _ => None,
+    };
+    // Held stdin: write the bytes, keep the pipe open until `stdin_done` (closed first on stop).
+    let stdin_done = CancellationToken::new();
+    let _stdin_closer = stdin_done.clone().drop_guard();
+    if let (Some(mut pipe), StdinSource::Held(bytes)) = (child.stdin.take(), &spec.stdin) {
+        let bytes = bytes.clone();
+        let done = stdin_done.clone();
+        tokio::spawn(async move {
+            if pipe
+                .write_all(bytes.expose_secret().as_bytes())
+                .await
+                .is_ok()
+            {
+                let _ = pipe.flush().await;
+                done.cancelled().await;
+            }
+            drop(pipe);
+        });
+    }
 
     let started = Instant::now();
     let deadline = spec.timeout.map(|t| started + t);
@@ -151,6 +204,7 @@ pub async fn run(
             }
             RunState::Terminating => {
                 if !term_sent {
+                    stdin_done.cancel();
                     tracing::info!(command = %label, pgid, reason = ?reason, "terminating process group");
                     group::signal_group(pgid, libc::SIGTERM);
                     grace_end = Instant::now() + spec.grace;
@@ -198,6 +252,17 @@ pub async fn run(
         };
     }
     guard.disarm();
+    stdin_done.cancel();
+    if let Some(mut task) = err_drain {
+        // a grandchild that escaped the group may still hold the pipe: bounded wait
+        if tokio::time::timeout(Duration::from_secs(2), &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+            tracing::debug!(command = %label, "stderr still held open after exit; stopped reading");
+        }
+    }
 
     let stdout = match drain {
         Some(task) => Some(task.await.unwrap_or_default()),
@@ -271,6 +336,29 @@ async fn drain_stdout(mut out: tokio::process::ChildStdout, mut log: tokio::fs::
     }
     let _ = log.flush().await;
     String::from_utf8_lossy(&kept).into_owned()
+}
+
+/// Copy the child's stderr into the log and send each line (lossy UTF-8, no newline) to `lines`.
+async fn drain_stderr_lines(
+    err: tokio::process::ChildStderr,
+    mut log: tokio::fs::File,
+    lines: tokio::sync::mpsc::UnboundedSender<String>,
+) {
+    use tokio::io::AsyncBufReadExt;
+    let mut reader = tokio::io::BufReader::new(err);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                let _ = log.write_all(&line).await;
+                let text = String::from_utf8_lossy(&line);
+                let _ = lines.send(text.trim_end_matches(['\n', '\r']).to_owned());
+            }
+        }
+    }
+    let _ = log.flush().await;
 }
 
 /// The last `lines` lines of a log file (reads at most its last 64 KiB); empty when unreadable.

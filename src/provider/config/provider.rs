@@ -17,6 +17,8 @@ pub struct ConfiguredSettings {
     pub settings: ProviderSettings,
     /// paths of attributes that were unknown when configured
     pub unknown: Vec<Path>,
+    /// the `build_runner` block, validated (`None`: build on this machine)
+    pub runner: Option<crate::runner::RunnerConfig>,
 }
 
 /// Decodes the provider configuration.
@@ -36,10 +38,46 @@ pub fn provider_settings(config: &Value) -> Result<ConfiguredSettings, Diagnosti
         azure_storage_account: r.string("azure_storage_account"),
         max_parallel_builds: r.u32("max_parallel_builds"),
     };
+    let runner = r.block("build_runner", |b| {
+        crate::runner::RunnerConfigBuilder::new()
+            .with_host(b.string("host"))
+            .with_port(b.u32("port").map(|p| p.to_string()))
+            .with_user(b.string("user"))
+            .with_identity_file(b.string("identity_file"))
+            .with_known_hosts_file(b.string("known_hosts_file"))
+            .with_host_key(b.string("host_key"))
+            .with_proxy_jump(b.string("proxy_jump"))
+            .with_remote_dir(b.string("remote_dir"))
+            .with_connect_timeout(b.string("connect_timeout"))
+    });
+    let runner = match runner.map(|b| b.build()) {
+        None | Some(Ok(None)) => None,
+        Some(Ok(Some(c))) => Some(c),
+        Some(Err(crate::runner::RunnerError::Config { field, message })) => {
+            diags.error_at(
+                Path::attr("build_runner").join_attr(field),
+                format!("Invalid build_runner.{field}"),
+                message,
+            );
+            None
+        }
+        Some(Err(e)) => {
+            diags.error_at(
+                Path::attr("build_runner"),
+                "Invalid build_runner",
+                e.to_string(),
+            );
+            None
+        }
+    };
     if diags.has_errors() {
         return Err(diags);
     }
-    Ok(ConfiguredSettings { settings, unknown })
+    Ok(ConfiguredSettings {
+        settings,
+        unknown,
+        runner,
+    })
 }
 
 #[cfg(test)]

@@ -232,6 +232,7 @@ async fn from_state(
         },
         manifest_url: String::new(),
         artifacts,
+        build_host: String::new(),
         verification: None,
     };
     Ok((contract, None))

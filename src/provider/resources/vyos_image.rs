@@ -151,6 +151,7 @@ pub async fn delete(
 pub async fn read(
     state: &Value,
     settings: &ProviderSettings,
+    runner: Option<&crate::runner::Session>,
     cancel: CancellationToken,
 ) -> Result<(Option<Value>, Diagnostics), Diagnostics> {
     let mut diags = Diagnostics::new();
@@ -170,6 +171,22 @@ pub async fn read(
         .map_err(|e| {
             Diagnostics::from(publish_diagnostic("Cannot check the published image", &e))
         })?
+    } else if !contract.build_host.is_empty() {
+        // the file stays on the build runner that made it
+        match runner {
+            Some(session) => super::on_runner::check(session, &contract, &cancel).await?,
+            None => {
+                diags.warning(
+                    "Runner-local artifact not checked",
+                    format!(
+                        "{} is on build runner {}, and this provider configuration has no \
+                         build_runner; the state is kept unchecked.",
+                        contract.artifact_local_path, contract.build_host
+                    ),
+                );
+                return Ok((Some(state.clone()), diags));
+            }
+        }
     } else {
         check_local(&contract)
     };
@@ -291,6 +308,7 @@ mod tests {
             remote_generation: "17".into(),
             manifest_url: "gs://b/vyos/manifest.json".into(),
             artifacts,
+            build_host: String::new(),
             verification: None,
         }
     }

@@ -1,7 +1,7 @@
 //! Schema of the `provider "hyops"` block. Provider configuration is never written to state.
 
 use crate::cty::Type;
-use crate::tfplugin5::schema::{Attribute, Block, Schema};
+use crate::tfplugin5::schema::{Attribute, Block, NestedBlock, Schema};
 
 pub(super) fn schema() -> Schema {
     let s = Type::String;
@@ -82,7 +82,64 @@ pub(super) fn schema() -> Schema {
                      builds queue. Default 1; must be at least 1.",
                 ),
             ],
-            block_types: vec![],
+            block_types: vec![NestedBlock::single("build_runner", build_runner_block())],
         },
+    }
+}
+
+/// `build_runner`: every build of this provider configuration runs on that host over SSH.
+fn build_runner_block() -> Block {
+    let s = Type::String;
+    Block {
+        description: "Build on a dedicated runner over SSH (the system OpenSSH client, one \
+                      multiplexed connection): the provider ships its own binary there and runs \
+                      the build, ISO cache, preflight and publish on the runner. Host keys are \
+                      always checked. The operator CLI reads the same fields from \
+                      HYOPS_VYOS_BUILD_RUNNER_* (HOST, PORT, USER, IDENTITY_FILE, \
+                      KNOWN_HOSTS_FILE, HOST_KEY, PROXY_JUMP, REMOTE_DIR, CONNECT_TIMEOUT)."
+            .into(),
+        attributes: vec![
+            Attribute::required("host", s.clone(), "Runner host name or address."),
+            Attribute::optional("port", Type::Number, "SSH port. Default 22."),
+            Attribute::optional(
+                "user",
+                s.clone(),
+                "SSH user. Default: ssh's own default (~/.ssh/config).",
+            ),
+            Attribute::optional(
+                "identity_file",
+                s.clone(),
+                "Private key file. Default: the SSH agent and ~/.ssh/config.",
+            ),
+            Attribute::optional(
+                "known_hosts_file",
+                s.clone(),
+                "known_hosts file holding the runner's host key (used alone). Conflicts with \
+                 host_key. Without either, ssh's own known_hosts files are used, strictly.",
+            ),
+            Attribute::optional(
+                "host_key",
+                s.clone(),
+                "The runner's public host key, `<type> <base64>` (e.g. the content of \
+                 /etc/ssh/ssh_host_ed25519_key.pub). Conflicts with known_hosts_file.",
+            ),
+            Attribute::optional(
+                "proxy_jump",
+                s.clone(),
+                "Jump host(s), as ssh -J takes them.",
+            ),
+            Attribute::optional(
+                "remote_dir",
+                s.clone(),
+                "Runner directory for the shipped binary and run files (absolute or ~/...). \
+                 Default ~/.cache/hybridops/runner.",
+            ),
+            Attribute::optional(
+                "connect_timeout",
+                s,
+                "Give up connecting after this long (Go duration or seconds). Default 30s.",
+            ),
+        ],
+        block_types: vec![],
     }
 }

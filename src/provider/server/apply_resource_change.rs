@@ -1,11 +1,12 @@
-//! ApplyResourceChange: create (one call into [`vyos_image::create`]), destroy, or an in-place
+//! ApplyResourceChange: create (one call into [`vyos_image::create`], or [`on_runner::create`]
+//! with a `build_runner`), destroy, or an in-place
 //! update (state-only attributes: the planned state becomes the new state).
 
 use super::{dynamic, lookup};
 use crate::cty::Value;
 use crate::provider::config::image_config;
 use crate::provider::plan::is_imported;
-use crate::provider::resources::vyos_image;
+use crate::provider::resources::{on_runner, vyos_image};
 use crate::provider::service::ProviderService;
 use crate::tfplugin5::pb::apply_resource_change as m;
 use crate::tfplugin5::schema::Schema;
@@ -26,7 +27,8 @@ async fn apply(svc: &ProviderService, req: &m::Request) -> Result<m::Response, D
     let prior = dynamic::decode_with(req.prior_state.as_ref(), schema, "prior state")?;
     let planned = dynamic::decode_with(req.planned_state.as_ref(), schema, "planned state")?;
     let config = dynamic::decode_with(req.config.as_ref(), schema, "configuration")?;
-    let settings = svc.settings().unwrap_or_default().settings;
+    let configured = svc.settings().unwrap_or_default();
+    let settings = configured.settings;
     let cancel = svc.cancellation().child_token();
     // dropping this RPC (client gone) cancels the work too
     let _drop_guard = cancel.clone().drop_guard();
@@ -40,7 +42,13 @@ async fn apply(svc: &ProviderService, req: &m::Request) -> Result<m::Response, D
         let image = image_config(&config)?;
         let settings = image.effective_settings(&settings);
         tracing::info!(artifact_key = %image.spec.artifact_key, "creating");
-        let created = vyos_image::create(&image.spec, &settings, cancel).await?;
+        let created = match &configured.runner {
+            Some(rc) => {
+                let session = svc.runner_session(rc).await?;
+                on_runner::create(&session, &image.spec, &settings, cancel).await?
+            }
+            None => vyos_image::create(&image.spec, &settings, cancel).await?,
+        };
         warnings = created.warnings;
         vyos_image::contract_to_state(&created.contract, &planned)?
     } else {

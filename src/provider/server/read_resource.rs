@@ -26,10 +26,16 @@ async fn read(svc: &ProviderService, req: &m::Request) -> Result<m::Response, Di
             ..m::Response::default()
         });
     }
-    let settings = svc.settings().unwrap_or_default().settings;
+    let configured = svc.settings().unwrap_or_default();
+    let settings = configured.settings;
+    let runner = match &configured.runner {
+        Some(rc) => Some(svc.runner_session(rc).await?),
+        None => None,
+    };
     let cancel = svc.cancellation().child_token();
     let _drop_guard = cancel.clone().drop_guard();
-    let (refreshed, warnings) = vyos_image::read(&current, &settings, cancel).await?;
+    let (refreshed, warnings) =
+        vyos_image::read(&current, &settings, runner.as_deref(), cancel).await?;
     Ok(m::Response {
         new_state: Some(dynamic::encode_state(
             refreshed.unwrap_or(Value::Null),
