@@ -9,16 +9,22 @@
 mod adc;
 #[path = "publish/adc_wif.rs"]
 mod adc_wif;
+#[path = "publish/azure_integrity.rs"]
+mod azure_integrity;
 #[path = "publish/file_backend.rs"]
 mod file_backend;
 #[path = "publish/gcs.rs"]
 mod gcs;
+#[path = "publish/gcs_faults.rs"]
+mod gcs_faults;
 #[path = "common/gcs_stack.rs"]
 mod gcs_stack_common;
 #[path = "publish/hyops_state.rs"]
 mod hyops_state_files;
 #[path = "publish/object_stores.rs"]
 mod object_stores;
+#[path = "publish/s3_faults.rs"]
+mod s3_faults;
 #[path = "publish/secrets.rs"]
 mod secrets;
 #[path = "publish/support.rs"]

@@ -13,6 +13,7 @@ pub mod error;
 pub mod hash;
 pub mod hyops_state;
 pub mod iso;
+pub mod net;
 pub mod preflight;
 pub mod progress;
 pub mod publish;

@@ -349,6 +349,10 @@ pub struct PublishSpec {
     /// `retain_on_destroy`
     #[serde(default)]
     pub retain_on_destroy: bool,
+    /// `chunk_size_mib`: GCS sends the object in requests of this many MiB instead of one;
+    /// S3/Azure use it as the part/block size (default 64 MiB there)
+    #[serde(default)]
+    pub chunk_size_mib: Option<u32>,
 }
 
 /// block `timeouts` (Go duration syntax, parsed by the engine)

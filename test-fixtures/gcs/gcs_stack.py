@@ -31,14 +31,18 @@ Routes on the front port:
   GET  /__stats          counters as JSON (token_ok, upload_initiations, chunk_puts, media_reads
                          — object data downloads —, requests_<METHOD>, unauthorized, ...).
   POST /__control        JSON: {"token_ttl": N} makes new tokens live N seconds;
-                         {"cut_next_chunk": true} cuts the next upload chunk after
-                         forwarding part of it; {"fail_503": N} answers the next N upload
-                         requests with 503; {"reset": true} zeroes the counters.
+                         {"fail_503": N} answers the next N upload requests (initiations
+                         included) with 503 before reading them; {"upload_fault": {...}} arms
+                         one fault of the resumable endpoint (see resumable.py);
+                         {"token_500": N} answers the next N token requests with 500;
+                         {"reset": true} zeroes the counters.
   GET  /BUCKET/OBJECT    public read (no token), like a public bucket.
+  /upload/...?uploadType=resumable  (token required) the stack's own resumable endpoint
+                         (resumable.py): faithful status queries, md5/crc32c and precondition
+                         checks at finalize, fault injection; the finished object is stored in
+                         the emulator.
   anything else          needs "Authorization: Bearer <issued token>", then is forwarded to the
-                         emulator. A resumable initiation with ifGenerationMatch=0 for an
-                         existing object is answered 412 (the emulator ignores preconditions).
-                         Tokens expire after their expires_in ({"token_ttl": N} sets it).
+                         emulator. Tokens expire after their expires_in ({"token_ttl": N}).
 
 With --sink (benchmarks) there is no emulator: resumable uploads are read and discarded, the
 finished object reports the checksums declared at initiation, and PUT /sink discards a body
@@ -51,7 +55,6 @@ import http.client
 import json
 import logging
 import secrets
-import socket
 import sys
 import threading
 import time
@@ -62,19 +65,21 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
+import resumable
+
 SCOPE = "https://www.googleapis.com/auth/devstorage.read_write"
 GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-CHUNK_UNIT = 256 * 1024
 
 STATE = {
     "lock": threading.Lock(),
     "tokens": {},  # token -> (expiry, kind, scope)
     "fakes": {},
     "token_ttl": 3600,
-    "cut_next_chunk": False,
     "fail_503": 0,
+    "token_500": 0,
     "stats": {},
 }
+RESUMABLE = {"endpoint": None}
 CONFIG = {}
 SINK = {"sessions": {}, "objects": {}}
 
@@ -250,14 +255,16 @@ class Front(BaseHTTPRequestHandler):
             with STATE["lock"]:
                 if ctl.get("reset"):
                     STATE["stats"] = {}
-                if "cut_next_chunk" in ctl:
-                    STATE["cut_next_chunk"] = bool(ctl["cut_next_chunk"])
+                if "token_500" in ctl:
+                    STATE["token_500"] = int(ctl["token_500"])
                 if "fail_503" in ctl:
                     STATE["fail_503"] = int(ctl["fail_503"])
                 if "token_ttl" in ctl:
                     STATE["token_ttl"] = int(ctl["token_ttl"])
                 if "fakes" in ctl:
                     STATE["fakes"].update(ctl["fakes"])
+            if "upload_fault" in ctl and RESUMABLE["endpoint"] is not None:
+                RESUMABLE["endpoint"].arm(ctl["upload_fault"])
             return self._json(200, {"ok": True})
         public = (
             self.command in ("GET", "HEAD")
@@ -270,8 +277,10 @@ class Front(BaseHTTPRequestHandler):
                     self._discard()
                     return self._json(401, {"error": {"code": 401, "message": "missing or unknown bearer token"}})
             return self._sink(path, urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query))
-        body = self._body()
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        if path.startswith("/upload/") and (query.get("uploadType") == ["resumable"] or "upload_id" in query):
+            return self._resumable(path, query)
+        body = self._body()
         if self.command == "GET" and (public or path.startswith("/download/") or query.get("alt") == ["media"]):
             bump("media_reads")
         bump("requests_" + self.command)
@@ -283,7 +292,36 @@ class Front(BaseHTTPRequestHandler):
             bump("authorized_" + info[0])
         return self._forward(path, body)
 
+    def _resumable(self, path, query):
+        """Upload requests: the body is read by the endpoint (streamed), never here."""
+        bump("requests_" + self.command)
+        info = token_info(self.headers.get("Authorization", ""))
+        ok = info is not None
+        if ok:
+            bump("authorized_" + info[0])
+        with STATE["lock"]:
+            fail = STATE["fail_503"] > 0
+            if fail and ok:
+                STATE["fail_503"] -= 1
+        if not ok:
+            bump("unauthorized")
+            self.close_connection = True
+            return self._json(401, {"error": {"code": 401, "message": "missing or unknown bearer token"}})
+        if fail:
+            bump("injected_503")
+            self.close_connection = True
+            return self._json(503, {"error": {"code": 503, "message": "injected"}})
+        return RESUMABLE["endpoint"].handle(self, path, query)
+
     def _token(self):
+        with STATE["lock"]:
+            burst = STATE["token_500"] > 0
+            if burst:
+                STATE["token_500"] -= 1
+        if burst:
+            self._body()
+            bump("token_500")
+            return self._json(500, {"error": "backend_error", "error_description": "injected"})
         form = urllib.parse.parse_qs(self._body().decode())
         grant = form.get("grant_type", [""])[0]
         if grant == "refresh_token":
@@ -392,55 +430,9 @@ class Front(BaseHTTPRequestHandler):
         return self._json(200, {"count": 1, "value": want["token"]})
 
     def _forward(self, path, body):
-        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
-        is_upload = path.startswith("/upload/")
-        is_chunk = is_upload and self.command == "PUT" and "upload_id" in query
-        if is_upload:
-            with STATE["lock"]:
-                fail = STATE["fail_503"] > 0
-                if fail:
-                    STATE["fail_503"] -= 1
-            if fail:
-                bump("injected_503")
-                return self._json(503, {"error": {"code": 503, "message": "injected"}})
-        if is_upload and self.command == "POST" and query.get("uploadType") == ["resumable"]:
-            bump("upload_initiations")
-            if query.get("ifGenerationMatch") == ["0"]:
-                name = query.get("name", [""])[0]
-                bucket = path.split("/")[5]
-                status, _, _ = self._emulator(
-                    "GET",
-                    "/storage/v1/b/%s/o/%s" % (bucket, urllib.parse.quote(name, safe="")),
-                    b"",
-                )
-                if status == 200:
-                    return self._json(412, {"error": {"code": 412, "message": "conditionNotMet"}})
-        if is_chunk:
-            bump("chunk_puts")
-            rng = self.headers.get("Content-Range", "")
-            with STATE["lock"]:
-                cut = STATE["cut_next_chunk"] and len(body) >= 2 * CHUNK_UNIT
-                if cut:
-                    STATE["cut_next_chunk"] = False
-            if cut:
-                return self._cut(path, body, rng)
         method = "GET" if self.command == "HEAD" else self.command  # the emulator has no HEAD
         status, headers, data = self._emulator(method, self.path, body)
         self._send(status, data, headers, ctype=None)
-
-    def _cut(self, path, body, rng):
-        """Forward the first half (in 256 KiB units) of the chunk, then drop the connection."""
-        start, _, total = rng.replace("bytes ", "").replace("/", "-").split("-")
-        keep = (len(body) // 2) // CHUNK_UNIT * CHUNK_UNIT
-        start = int(start)
-        hdrs = {"Content-Range": "bytes %d-%d/%s" % (start, start + keep - 1, total)}
-        self._emulator("PUT", self.path, body[:keep], extra=hdrs)
-        bump("cuts")
-        self.close_connection = True
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     def _emulator(self, method, path, body, extra=None):
         conn = http.client.HTTPConnection("127.0.0.1", CONFIG["emulator_port"], timeout=120)
@@ -470,6 +462,24 @@ class Front(BaseHTTPRequestHandler):
         self._route()
 
 
+def emulator_call(method, path, body, headers):
+    """A request straight to the emulator (no auth, no counters)."""
+    conn = http.client.HTTPConnection("127.0.0.1", CONFIG["emulator_port"], timeout=120)
+    headers = dict(headers, **{"Content-Length": str(len(body))})
+    conn.request(method, path, body=body, headers=headers)
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    return resp.status, resp.getheaders(), data
+
+
+def revoke_tokens(burst):
+    """Every issued token stops working and the next `burst` token requests fail with 500."""
+    with STATE["lock"]:
+        STATE["tokens"].clear()
+        STATE["token_500"] = burst
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--public-key", required=True)
@@ -488,6 +498,7 @@ def main():
         emulator = create_server("127.0.0.1", 0, in_memory=True, default_bucket=args.bucket)
         emulator.start()
         CONFIG["emulator_port"] = emulator._api._httpd.server_address[1]
+        RESUMABLE["endpoint"] = resumable.Resumable(bump, emulator_call, revoke_tokens)
     with open(args.public_key, "rb") as f:
         CONFIG["public_key"] = serialization.load_pem_public_key(f.read())
     CONFIG["client_email"] = args.client_email

@@ -146,8 +146,10 @@ async fn gcs_upload_resumes_after_a_cut_and_a_503_burst() {
         let mut settings = stack.settings();
         settings.gcs_chunk_size = Some(1024 * 1024);
         let target = PublishTarget::resolve(&stack.spec("resume/"), &settings, None).unwrap();
+        // three 503s on the session initiation, then a cut inside the second chunk
+        stack.control(serde_json::json!({"fail_503": 3})).await;
         stack
-            .control(serde_json::json!({"cut_next_chunk": true, "fail_503": 3}))
+            .arm(serde_json::json!({"kind": "cut", "at": 1024 * 1024 + 600_000}))
             .await;
         let set = publish(&target, &files, &meta("1.5.1"), &CancellationToken::new())
             .await

@@ -186,6 +186,7 @@ pub(crate) struct GcsStack {
     pub(crate) _child: tokio::process::Child,
     pub(crate) _stdin: tokio::process::ChildStdin,
     pub(crate) port: u16,
+    pub(crate) emulator_port: u16,
     pub(crate) key: TestKey,
     pub(crate) dir: tempfile::TempDir,
 }
@@ -220,10 +221,12 @@ impl GcsStack {
             .expect("gcs stack printed nothing");
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         let port = v["port"].as_u64().unwrap() as u16;
+        let emulator_port = v["emulator_port"].as_u64().unwrap() as u16;
         Some(GcsStack {
             _child: child,
             _stdin: stdin,
             port,
+            emulator_port,
             key,
             dir,
         })
@@ -253,7 +256,6 @@ impl GcsStack {
             },
             gcs_endpoint: Some(self.base()),
             retry: fast_retry(),
-            gcs_chunk_size: Some(256 * 1024),
             ..Default::default()
         }
     }
@@ -292,6 +294,36 @@ impl GcsStack {
             .unwrap();
         assert!(r.status().is_success(), "{name}: {}", r.status());
         r.bytes().await.unwrap().to_vec()
+    }
+
+    /// An object's bytes straight from the emulator (no token, no counters); `None` when absent.
+    pub(crate) async fn stored(&self, name: &str) -> Option<Vec<u8>> {
+        let enc: String = name
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let r = reqwest::get(format!(
+            "http://127.0.0.1:{}/storage/v1/b/{BUCKET}/o/{enc}?alt=media",
+            self.emulator_port
+        ))
+        .await
+        .unwrap();
+        if r.status() == 404 {
+            return None;
+        }
+        assert!(r.status().is_success(), "{}", r.status());
+        Some(r.bytes().await.unwrap().to_vec())
+    }
+
+    /// Arms one fault of the stack's resumable endpoint (see test-fixtures/gcs/resumable.py).
+    pub(crate) async fn arm(&self, fault: serde_json::Value) {
+        self.control(serde_json::json!({ "upload_fault": fault }))
+            .await;
     }
 
     pub(crate) async fn control(&self, v: serde_json::Value) {

@@ -51,10 +51,10 @@ impl fmt::Display for GcsServiceAccount {
 impl GcsServiceAccount {
     /// Reads and parses a key file.
     pub fn from_file(path: &Path, source: CredentialSource) -> Result<Self, CredentialError> {
-        let bytes = Zeroizing::new(std::fs::read(path).map_err(|error| CredentialError::Read {
+        let bytes = read_key_file(path).map_err(|error| CredentialError::Read {
             source_name: source.clone(),
             error,
-        })?);
+        })?;
         let text = std::str::from_utf8(&bytes).map_err(|_| CredentialError::NotJson {
             source_name: source.clone(),
             line: 1,
@@ -215,6 +215,35 @@ fn load_pkcs8_rsa(pem: &str, source: &CredentialSource) -> Result<RsaKeyPair, Cr
     );
     RsaKeyPair::from_pkcs8(&der)
         .map_err(|_| bad("not a PKCS#8 RSA private key (aws-lc rejected it)"))
+}
+
+/// Largest key file read into memory (a service-account JSON is about 2.4 KiB).
+const KEY_FILE_LIMIT: u64 = 1024 * 1024;
+
+/// Reads a key file: a regular file (a symlink to one is fine: secret mounts use them; a FIFO or
+/// device is not), at most [`KEY_FILE_LIMIT`] bytes, into zeroizing memory.
+fn read_key_file(path: &Path) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    if meta.len() > KEY_FILE_LIMIT {
+        return Err(std::io::Error::other(format!(
+            "larger than {KEY_FILE_LIMIT} bytes; not a key file"
+        )));
+    }
+    let mut out = Zeroizing::new(Vec::with_capacity(meta.len() as usize + 1));
+    f.take(KEY_FILE_LIMIT + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > KEY_FILE_LIMIT {
+        return Err(std::io::Error::other("grew past the size limit while read"));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

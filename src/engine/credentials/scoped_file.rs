@@ -2,10 +2,14 @@
 //! process that needs a credential by path (`HYOPS_VYOS_GCS_SA_JSON_FILE`). The file is overwritten
 //! and removed, and its directory removed, when the value is dropped: on success, error, panic
 //! unwinding or a cancelled future alike. A SIGKILL of the whole provider cannot be covered.
+//!
+//! The file is created and, at cleanup, reopened with `O_NOFOLLOW` and checked to be the same
+//! regular file: a child that swapped it for a symlink cannot make the cleanup overwrite the
+//! link's target.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use tempfile::TempDir;
@@ -15,6 +19,8 @@ pub struct ScopedSecretFile {
     dir: Option<TempDir>,
     path: PathBuf,
     len: usize,
+    /// (device, inode) of the file written
+    id: (u64, u64),
 }
 
 impl std::fmt::Debug for ScopedSecretFile {
@@ -48,15 +54,18 @@ impl ScopedSecretFile {
             .write(true)
             .create_new(true)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)?;
         // The umask cannot widen 0600, but make the mode explicit anyway.
         file.set_permissions(fs::Permissions::from_mode(0o600))?;
         file.write_all(contents)?;
         file.sync_all()?;
+        let meta = file.metadata()?;
         Ok(ScopedSecretFile {
             dir: Some(dir),
             path,
             len: contents.len(),
+            id: (meta.dev(), meta.ino()),
         })
     }
 
@@ -74,9 +83,19 @@ impl ScopedSecretFile {
         let Some(dir) = self.dir.take() else {
             return Ok(());
         };
-        if let Ok(mut f) = OpenOptions::new().write(true).open(&self.path) {
-            let _ = f.write_all(&vec![0u8; self.len]);
-            let _ = f.sync_all();
+        let opened = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&self.path);
+        if let Ok(mut f) = opened {
+            let same = f
+                .metadata()
+                .map(|m| m.is_file() && (m.dev(), m.ino()) == self.id)
+                .unwrap_or(false);
+            if same {
+                let _ = f.write_all(&vec![0u8; self.len]);
+                let _ = f.sync_all();
+            }
         }
         dir.close()
     }
@@ -93,6 +112,21 @@ impl Drop for ScopedSecretFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cleanup_does_not_follow_a_symlink_swapped_in_for_the_file() {
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        fs::write(&victim, b"keep me").unwrap();
+        let f = ScopedSecretFile::create("sa.json", b"secret!").unwrap();
+        let path = f.path().to_owned();
+        let dir = path.parent().unwrap().to_owned();
+        fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        drop(f);
+        assert_eq!(fs::read(&victim).unwrap(), b"keep me");
+        assert!(!dir.exists());
+    }
 
     #[test]
     fn file_is_0600_in_0700_dir_and_removed_on_drop() {

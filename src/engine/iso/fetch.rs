@@ -1,9 +1,10 @@
 //! Streams one http(s) source into `<sha>.iso.part` while hashing in the same pass.
 //!
-//! HTTP: redirects are followed by hand (so a chain can be checked and logged redacted) up to
-//! [`FetchOptions::max_redirects`], and once a chain has touched https it never continues over
-//! plain http. Transient failures (connect errors, timeouts, a body cut mid-way, 408/429/5xx) are
-//! retried with exponential backoff up to [`FetchOptions::max_attempts`]; a cut transfer resumes with
+//! HTTP: redirects follow the engine's one policy ([`crate::engine::net::redirect`]: up to
+//! [`FetchOptions::max_redirects`] hops, logged redacted, and once a chain has touched https it
+//! never continues over plain http). Transient failures (connect errors, timeouts, a body cut
+//! mid-way, 408/429/5xx) are retried on the engine's one backoff schedule
+//! ([`crate::engine::net::retry`]) up to [`FetchOptions::max_attempts`]; a cut transfer resumes with
 //! `Range` + `If-Range` (strong ETag, else Last-Modified, kept in the `.part.json` sidecar): a 206
 //! appends after re-hashing the kept prefix, a 200 means the server ignored the range (or the
 //! validator changed) and the body is taken from byte 0. Without a validator nothing is resumed.
@@ -26,6 +27,8 @@ use super::part::{begin_part, discard_part, open_part_at, resume_point, url_key}
 use super::redact::redact;
 use super::IsoError;
 use crate::engine::hash::{self, FileDigests, Hasher};
+use crate::engine::net::redirect;
+use crate::engine::net::retry::{sleep_unless_cancelled, Attempts, RetryConfig};
 use crate::engine::progress::{Progress, Stage};
 
 /// Network behaviour of ISO downloads.
@@ -120,7 +123,7 @@ pub(super) struct Fetcher {
 impl Fetcher {
     pub(super) fn new(opts: &FetchOptions) -> Result<Fetcher, IsoError> {
         let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
+            .redirect(redirect::policy(opts.max_redirects))
             .connect_timeout(opts.connect_timeout)
             .read_timeout(opts.read_timeout)
             .user_agent(concat!(
@@ -155,9 +158,13 @@ impl Fetcher {
         let shown = redact(url);
         let key = url_key(url);
         let cancel = ctx.cancel;
-        let mut attempt = 0u32;
+        let mut attempts = Attempts::new(RetryConfig {
+            max_attempts: self.opts.max_attempts,
+            initial_backoff: self.opts.initial_backoff,
+            max_backoff: self.opts.max_backoff,
+        });
         loop {
-            attempt += 1;
+            let attempt = attempts.count() + 1;
             let resume = resume_point(entry, &key);
             let outcome = tokio::select! {
                 () = cancel.cancelled() => Err(Attempt::Fatal(IsoError::Cancelled)),
@@ -169,25 +176,21 @@ impl Fetcher {
                 Err(Attempt::RetryNow(reason)) => (reason, Some(Duration::ZERO)),
                 Err(Attempt::Retry { reason, after }) => (reason, after),
             };
-            if attempt >= self.opts.max_attempts {
+            let Some(delay) = attempts.failed(after) else {
                 return Err(IsoError::Transient {
                     url: shown,
                     attempts: attempt,
                     reason,
                 });
-            }
-            let delay = after
-                .unwrap_or_else(|| backoff(self.opts.initial_backoff, attempt))
-                .min(self.opts.max_backoff);
+            };
             tracing::warn!(url = %shown, attempt, ?delay, %reason, "ISO download attempt failed; retrying");
             ctx.progress.message(
                 Stage::Fetch,
                 &format!("attempt {attempt} failed ({reason}); retrying in {delay:?}"),
             );
-            tokio::select! {
-                () = cancel.cancelled() => return Err(IsoError::Cancelled),
-                () = tokio::time::sleep(delay) => {}
-            }
+            sleep_unless_cancelled(delay, cancel)
+                .await
+                .map_err(|()| IsoError::Cancelled)?;
         }
     }
 
@@ -257,65 +260,32 @@ impl Fetcher {
             .await
     }
 
-    /// Sends a GET, following redirects by hand.
+    /// Sends a GET; redirects follow the shared policy ([`crate::engine::net::redirect`]).
     async fn send(&self, url: &Url, range: Option<&(u64, String)>) -> Result<Response, Attempt> {
-        let mut current = url.clone();
-        let mut seen_https = current.scheme() == "https";
-        for _ in 0..=self.opts.max_redirects {
-            let mut req = self.client.get(current.clone());
-            if let Some((offset, validator)) = range {
-                req = req
-                    .header(header::RANGE, format!("bytes={offset}-"))
-                    .header(header::IF_RANGE, validator.as_str());
-            }
-            let resp = req.send().await.map_err(|e| {
-                if e.is_builder() {
-                    Attempt::Fatal(IsoError::Source {
-                        url: redact(&current),
-                        reason: e.without_url().to_string(),
-                    })
-                } else {
-                    Attempt::Retry {
-                        reason: describe(&e),
-                        after: None,
-                    }
-                }
-            })?;
-            if !matches!(resp.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
-                return Ok(resp);
-            }
-            let refuse = |reason: String| {
+        let mut req = self.client.get(url.clone());
+        if let Some((offset, validator)) = range {
+            req = req
+                .header(header::RANGE, format!("bytes={offset}-"))
+                .header(header::IF_RANGE, validator.as_str());
+        }
+        req.send().await.map_err(|e| {
+            if e.is_redirect() {
                 Attempt::Fatal(IsoError::Redirect {
                     url: redact(url),
-                    reason,
+                    reason: redirect::refusal(&e),
                 })
-            };
-            let location = resp
-                .headers()
-                .get(header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| refuse(format!("HTTP {} without a Location", resp.status())))?;
-            let next = current
-                .join(location)
-                .map_err(|e| refuse(format!("bad Location: {e}")))?;
-            if seen_https && next.scheme() != "https" {
-                return Err(refuse(format!(
-                    "refusing to follow {} -> {} (https downgrade)",
-                    redact(&current),
-                    redact(&next)
-                )));
+            } else if e.is_builder() {
+                Attempt::Fatal(IsoError::Source {
+                    url: redact(url),
+                    reason: e.without_url().to_string(),
+                })
+            } else {
+                Attempt::Retry {
+                    reason: describe(&e),
+                    after: None,
+                }
             }
-            if !matches!(next.scheme(), "http" | "https") {
-                return Err(refuse(format!("unsupported scheme in {}", redact(&next))));
-            }
-            tracing::debug!(from = %redact(&current), to = %redact(&next), "following redirect");
-            seen_https |= next.scheme() == "https";
-            current = next;
-        }
-        Err(Attempt::Fatal(IsoError::Redirect {
-            url: redact(url),
-            reason: format!("more than {} redirects", self.opts.max_redirects),
-        }))
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -502,10 +472,6 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs(secs))
 }
 
-fn backoff(initial: Duration, attempt: u32) -> Duration {
-    initial.saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-}
-
 /// A reqwest error without its URL (which may carry secrets), with its cause chain.
 fn describe(e: &reqwest::Error) -> String {
     let mut text = String::new();
@@ -582,13 +548,5 @@ mod tests {
             h.insert(header::CONTENT_RANGE, raw.parse().unwrap());
             assert_eq!(parse_content_range(&h), want, "{raw}");
         }
-    }
-
-    #[test]
-    fn backoff_doubles_and_saturates() {
-        let b = Duration::from_millis(100);
-        assert_eq!(backoff(b, 1), Duration::from_millis(100));
-        assert_eq!(backoff(b, 3), Duration::from_millis(400));
-        assert!(backoff(b, 1000) >= Duration::from_secs(6000));
     }
 }

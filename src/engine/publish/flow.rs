@@ -18,8 +18,7 @@ use crate::engine::contract::{
     MANIFEST_SCHEMA_VERSION,
 };
 
-/// Largest manifest read back.
-pub(crate) const MANIFEST_LIMIT: u64 = 4 * 1024 * 1024;
+use super::layout::MANIFEST_LIMIT;
 
 /// A finished local file with its digests (from the artifact stage).
 #[derive(Debug, Clone, PartialEq, Eq)]

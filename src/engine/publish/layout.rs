@@ -7,6 +7,9 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::PublishError;
 
+/// Largest manifest read back (here, not in `flow`, so `remote` needs nothing from `flow`).
+pub(crate) const MANIFEST_LIMIT: u64 = 4 * 1024 * 1024;
+
 /// The manifest's file name, beside the artifacts.
 pub const MANIFEST_NAME: &str = "manifest.json";
 

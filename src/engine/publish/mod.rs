@@ -17,19 +17,30 @@ pub mod gcs;
 pub mod layout;
 mod objstore;
 mod remote;
-mod retry;
 pub mod s3;
 mod store;
 mod target;
 
+pub use crate::engine::net::redact_url;
+pub use crate::engine::net::RetryConfig;
 pub use error::PublishError;
 pub use flow::{publish, LocalFile, ManifestMeta, PublishedFile, PublishedSet};
-pub use remote::{
-    delete_published, fetch_manifest, redact_url, store_for_uri, verify_published, Verification,
-};
-pub use retry::RetryConfig;
+pub use remote::{delete_published, fetch_manifest, store_for_uri, verify_published, Verification};
 pub use store::{PutOutcome, RemoteObject, Store, UploadSource};
 pub use target::{PublishTarget, StoreSettings};
+
+/// The first `limit` bytes of a response body at most (for error messages); read errors end it.
+pub(crate) async fn read_prefix(mut resp: reqwest::Response, limit: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Ok(Some(bytes)) = resp.chunk().await {
+        let room = (limit as usize).saturating_sub(out.len());
+        out.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        if out.len() as u64 >= limit {
+            break;
+        }
+    }
+    out
+}
 
 /// Reads a response body up to `limit` bytes, refusing larger ones.
 pub(crate) async fn read_limited(

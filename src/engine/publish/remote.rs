@@ -6,12 +6,13 @@
 use std::time::Duration;
 
 use super::file::FileBuilder;
-use super::flow::MANIFEST_LIMIT;
 use super::layout::validate_object_name;
+use super::layout::MANIFEST_LIMIT;
 use super::store::{RemoteObject, Store};
 use super::target::StoreSettings;
 use super::PublishError;
 use crate::engine::contract::{Manifest, MANIFEST_SCHEMA_VERSION};
+use crate::engine::net::redact_url;
 
 /// What a refresh found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,21 +29,6 @@ pub enum Verification {
         /// what and how
         what: String,
     },
-}
-
-/// A URL without userinfo or query string, for messages.
-pub fn redact_url(u: &str) -> String {
-    match url::Url::parse(u) {
-        Ok(mut p) => {
-            let _ = p.set_username("");
-            let _ = p.set_password(None);
-            if p.query().is_some() {
-                p.set_query(Some("redacted"));
-            }
-            p.to_string()
-        }
-        Err(_) => "<unparseable url>".into(),
-    }
 }
 
 /// Builds the store a storage URI lives in and returns it with the object name.
@@ -105,17 +91,7 @@ fn http_client() -> Result<reqwest::Client, PublishError> {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(30))
         .timeout(Duration::from_secs(120))
-        .redirect(reqwest::redirect::Policy::custom(|attempt| {
-            let downgrade = attempt.url().scheme() == "http"
-                && attempt.previous().iter().any(|u| u.scheme() == "https");
-            if downgrade {
-                attempt.error("refusing a redirect from https to http")
-            } else if attempt.previous().len() >= 10 {
-                attempt.error("too many redirects")
-            } else {
-                attempt.follow()
-            }
-        }))
+        .redirect(crate::engine::net::redirect::policy(10))
         .build()
         .map_err(|e| PublishError::Config(format!("HTTP client: {e}")))
 }
@@ -422,7 +398,7 @@ mod tests {
     fn urls_are_redacted() {
         assert_eq!(
             redact_url("https://user:pw@h/p?sig=abc"),
-            "https://h/p?redacted"
+            "https://***@h/p?***"
         );
     }
 }

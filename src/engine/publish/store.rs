@@ -49,11 +49,19 @@ pub struct RemoteObject {
     pub etag: Option<String>,
     /// generation / version id, when the store has one
     pub generation: Option<String>,
+    /// a checksum the store computed itself and reports beyond crc32c/md5, as `kind:value`
+    /// (S3 `x-amz-checksum-sha256`: `sha256:<base64>`, or `sha256:<base64>-<parts>` composite)
+    pub store_checksum: Option<String>,
+    /// `sha256` is only user metadata an uploader wrote (S3, Azure): it identifies content for
+    /// put-if-absent but is no evidence of what the store holds, so it is never a `remote_checksum`
+    pub sha256_is_claim: bool,
 }
 
 impl RemoteObject {
-    /// `remote_checksum` as the store gives it: `crc32c:<base64>` (GCS), `md5:<base64>`,
-    /// `sha256:<hex>` (file backend, or recorded metadata), else `etag:<etag>`.
+    /// `remote_checksum` as the store gives it: `crc32c:<base64>` (GCS), `md5:<base64>`, the
+    /// store's own `sha256:<base64>[-parts]` (S3), `sha256:<hex>` (file backend, hashed from the
+    /// stored bytes), else `etag:<etag>` (plain https). Empty when the store computed nothing
+    /// (uploader-written metadata does not count).
     pub fn checksum_string(&self) -> String {
         let b64 = base64::engine::general_purpose::STANDARD;
         if let Some(c) = self.crc32c {
@@ -61,6 +69,12 @@ impl RemoteObject {
         }
         if let Some(m) = self.md5 {
             return format!("md5:{}", b64.encode(m));
+        }
+        if let Some(c) = &self.store_checksum {
+            return c.clone();
+        }
+        if self.sha256_is_claim {
+            return String::new();
         }
         if let Some(s) = &self.sha256 {
             return format!("sha256:{s}");

@@ -37,8 +37,12 @@ pub struct StoreSettings {
     pub azure_access_key: Option<SecretString>,
     /// retry policy of the hand-written HTTP backends
     pub retry: RetryConfig,
-    /// GCS resumable chunk size (default 64 MiB)
+    /// GCS resumable chunk size (default: none, the whole object in one request);
+    /// `publish.chunk_size_mib` sets it per target
     pub gcs_chunk_size: Option<u64>,
+    /// how long a GCS data request may wait for the server to take more of its body
+    /// (default [`super::gcs::DEFAULT_STALL_TIMEOUT`])
+    pub upload_stall_timeout: Option<std::time::Duration>,
     /// object_store multipart part size (default 8 MiB)
     pub part_size: Option<usize>,
 }
@@ -85,6 +89,9 @@ impl StoreSettings {
         }
         if let Some(c) = self.gcs_chunk_size {
             b = b.with_chunk_size(c);
+        }
+        if let Some(d) = self.upload_stall_timeout {
+            b = b.with_stall_timeout(d);
         }
         Ok(Box::new(b.build()?))
     }
@@ -242,6 +249,17 @@ impl PublishTarget {
         } else {
             None
         };
+        let mut settings = settings.clone();
+        if let Some(mib) = spec.chunk_size_mib {
+            let min = if backend == Backend::S3 { 5 } else { 1 };
+            if !(min..=4096).contains(&mib) {
+                return Err(PublishError::Config(format!(
+                    "publish.chunk_size_mib {mib} is outside {min}..=4096"
+                )));
+            }
+            settings.gcs_chunk_size = Some(u64::from(mib) << 20);
+            settings.part_size = Some((mib as usize) << 20);
+        }
         let target = PublishTarget {
             backend,
             bucket,
@@ -257,7 +275,7 @@ impl PublishTarget {
             command_env: BTreeMap::new(),
             command_log_dir: None,
             gcs_account,
-            settings: settings.clone(),
+            settings,
         };
         if target.command.is_none() {
             // Build once now so configuration errors surface before any build work.

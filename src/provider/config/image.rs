@@ -186,6 +186,7 @@ fn read_publish(b: &mut Reader<'_>) -> PublishSpec {
         command: b.string("command"),
         workdir: b.string("workdir").map(PathBuf::from),
         retain_on_destroy: b.bool("retain_on_destroy").unwrap_or(false),
+        chunk_size_mib: b.u32("chunk_size_mib"),
     }
 }
 

@@ -14,6 +14,7 @@ pub const IN_PLACE: &[&str] = &[
     "timeouts",
     "notes",
     "publish.retain_on_destroy",
+    "publish.chunk_size_mib",
     "build.pass_environment",
     "gcs_credentials_wo_version",
 ];

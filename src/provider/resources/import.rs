@@ -124,6 +124,7 @@ fn publish_block(manifest: &Manifest, url: &str) -> Option<Value> {
         ("command", Value::Null),
         ("workdir", Value::Null),
         ("retain_on_destroy", Value::Null),
+        ("chunk_size_mib", Value::Null),
     ]))
 }
 

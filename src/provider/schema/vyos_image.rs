@@ -350,6 +350,14 @@ fn publish_block() -> Block {
                 "Keep the published objects and manifest when the resource is destroyed. Default \
                  false. Updates in place.",
             ),
+            Attribute::optional(
+                "chunk_size_mib",
+                Type::Number,
+                "Upload in requests of this many MiB (1-4096). GCS: by default the whole object \
+                 goes in one resumable request (resumed from the committed offset after a \
+                 failure); set this only behind a proxy that caps request bodies. S3/Azure: the \
+                 part/block size (default 64 MiB; S3 needs at least 5). Updates in place.",
+            ),
         ],
     }
 }

@@ -2,8 +2,14 @@
 //! environment variables ([`AzureBuilder::from_env`]); the account from provider
 //! `azure_storage_account`. Storage URIs are `az://ACCOUNT/CONTAINER/NAME`. See the object_store
 //! adapter for idempotency and the multipart caveat (uncommitted blocks expire after 7 days).
+//! With a shared account key, uploads go through [`blocks`] (per-block Content-MD5, blocks in
+//! parallel, conditional commit) instead of object_store's multipart writer.
+
+mod blocks;
 
 use std::sync::Arc;
+
+pub(crate) use blocks::{AzureBlocks, Commit};
 
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::ClientConfigKey;
@@ -105,6 +111,16 @@ impl AzureBuilder {
                 ))
             }
         };
+        // A shared key (given, or in the variables object_store reads) enables block uploads.
+        let shared_key = self.access_key.clone().or_else(|| {
+            [
+                "AZURE_STORAGE_ACCOUNT_KEY",
+                "AZURE_STORAGE_ACCESS_KEY",
+                "AZURE_STORAGE_MASTER_KEY",
+            ]
+            .iter()
+            .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
+        });
         if let Some(k) = self.access_key {
             b = b.with_access_key(k);
         }
@@ -126,13 +142,31 @@ impl AzureBuilder {
         let inner = b
             .build()
             .map_err(|e| PublishError::Config(format!("azure: {e}")))?;
+        let label = format!("az://{account}/{container}");
+        let account_url = self
+            .endpoint
+            .as_deref()
+            .map(|e| e.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"));
+        let blocks = match shared_key {
+            Some(k) => Some(AzureBlocks::new(
+                &account,
+                &k,
+                &account_url,
+                &container,
+                &label,
+            )?),
+            None => None,
+        };
         Ok(Box::new(ObjStore {
             inner: Arc::new(inner),
             backend: Backend::Azure,
-            label: format!("az://{account}/{container}"),
+            label,
             uri_base: format!("az://{account}/{container}"),
             public_base,
             part_size: self.part_size.unwrap_or(DEFAULT_PART_SIZE),
+            probe: None,
+            azure: blocks,
         }))
     }
 }

@@ -157,6 +157,7 @@ impl FileStore {
             sha256: Some(hex::encode(h.finalize())),
             etag: None,
             generation: Some(format!("{}.{}", meta.mtime(), meta.mtime_nsec())),
+            ..Default::default()
         }))
     }
 

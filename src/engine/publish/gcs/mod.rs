@@ -1,13 +1,15 @@
 //! Google Cloud Storage through the JSON API on reqwest (not object_store, whose GCS backend
 //! speaks the XML API and exposes no md5/crc32c).
 //!
-//! Uploads are resumable sessions streamed from disk in chunks (multiples of 256 KiB), resumed from
-//! the server's `Range` after a cut, created with `ifGenerationMatch=0` so an existing object is
+//! Uploads are resumable sessions streamed from disk in one request (or in chunks of a multiple of
+//! 256 KiB when `publish.chunk_size_mib` asks for it), resumed from the server's `Range` after a
+//! cut, created with `ifGenerationMatch=0` so an existing object is
 //! never overwritten, with crc32c (and md5 when known) declared up front so the server refuses
 //! corrupt data. Costly caveats: an abandoned resumable session holds no billable object but does
 //! count against the session limit for a week; the session URI grants upload access without a
 //! token, so it is never logged or put into an error.
 
+mod body;
 mod builder;
 mod error;
 mod token;
@@ -23,15 +25,15 @@ use tokio_util::sync::CancellationToken;
 
 pub(crate) use builder::require_secure;
 pub use builder::{
-    GcsBuilder, CHUNK_GRANULARITY, DEFAULT_CHUNK_SIZE, DEFAULT_ENDPOINT, ENV_GCS_ENDPOINT,
+    GcsBuilder, CHUNK_GRANULARITY, DEFAULT_ENDPOINT, DEFAULT_STALL_TIMEOUT, ENV_GCS_ENDPOINT,
 };
 pub(crate) use error::describe;
 
 use self::token::TokenCache;
 use super::layout::{encode_segments, encode_whole};
-use super::retry::{is_retryable_status, sleep_or_cancel};
 use super::store::{existing_outcome, PutOutcome, RemoteObject, Store, UploadSource};
 use super::{PublishError, RetryConfig};
+use crate::engine::net::retry::{is_retryable_status, sleep_or_cancel, Attempts};
 use crate::engine::spec::Backend;
 
 /// A GCS bucket.
@@ -41,7 +43,9 @@ pub struct GcsStore {
     bucket: String,
     endpoint: String,
     public_base_url: Option<String>,
-    chunk_size: u64,
+    /// `None`: the whole rest of the object in one request
+    chunk_size: Option<u64>,
+    stall_timeout: Duration,
     retry: RetryConfig,
     http: reqwest::Client,
     tokens: Arc<TokenCache>,
@@ -86,14 +90,33 @@ impl ObjectResource {
             sha256: self.metadata.and_then(|m| m.get("sha256").cloned()),
             etag: self.etag,
             generation: self.generation,
+            store_checksum: None,
+            sha256_is_claim: true,
         }
     }
 }
 
-/// The `message` of a JSON-API error body, else the status text.
+/// Largest object-resource answer read into memory.
+const OBJECT_LIMIT: u64 = 1024 * 1024;
+/// Largest error body read into memory (the rest is not read).
+const ERROR_LIMIT: u64 = 64 * 1024;
+
+/// A JSON answer read with a size limit.
+async fn read_json<T: serde::de::DeserializeOwned>(
+    resp: Response,
+    limit: u64,
+    store: &str,
+) -> Result<T, String> {
+    let bytes = super::read_limited(resp, limit, store, "answer")
+        .await
+        .map_err(|e| e.to_string())?;
+    serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+}
+
+/// The `message` of a JSON-API error body, else the start of the body, else the status text.
 async fn error_message(resp: Response) -> String {
     let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&super::read_prefix(resp, ERROR_LIMIT).await).into_owned();
     let msg = serde_json::from_str::<serde_json::Value>(&text)
         .ok()
         .and_then(|v| {
@@ -124,17 +147,20 @@ impl GcsStore {
         cancel: &CancellationToken,
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<Response, PublishError> {
-        let mut attempt = 0u32;
+        let mut attempts = Attempts::new(self.retry);
         let mut reauthed = false;
         loop {
-            attempt += 1;
+            let attempt = attempts.count() + 1;
             let token = match self.tokens.token().await {
                 Ok(t) => t,
-                Err(e) if e.is_transient() && attempt < self.retry.max_attempts => {
-                    tracing::debug!(store = %self.label, attempt, error = %e, "token request failed; retrying");
-                    sleep_or_cancel(self.retry.backoff(attempt), cancel).await?;
-                    continue;
-                }
+                Err(e) if e.is_transient() => match attempts.failed(None) {
+                    Some(delay) => {
+                        tracing::debug!(store = %self.label, attempt, error = %e, "token request failed; retrying");
+                        sleep_or_cancel(delay, cancel).await?;
+                        continue;
+                    }
+                    None => return Err(e.into_publish(&self.label, attempt)),
+                },
                 Err(e) => return Err(e.into_publish(&self.label, attempt)),
             };
             let req = build(&self.http).bearer_auth(token.expose_secret());
@@ -170,15 +196,15 @@ impl GcsStore {
                     })
                 }
             };
-            if attempt >= self.retry.max_attempts {
+            let Some(delay) = attempts.failed(None) else {
                 return Err(PublishError::Transient {
                     store: self.label.clone(),
                     attempts: attempt,
                     detail: failure,
                 });
-            }
+            };
             tracing::debug!(store = %self.label, attempt, failure = %failure, "retrying");
-            sleep_or_cancel(self.retry.backoff(attempt), cancel).await?;
+            sleep_or_cancel(delay, cancel).await?;
         }
     }
 
@@ -196,10 +222,12 @@ impl GcsStore {
         match resp.status() {
             StatusCode::NOT_FOUND => Ok(None),
             s if s.is_success() => {
-                let obj: ObjectResource = resp.json().await.map_err(|e| PublishError::Refused {
-                    store: self.label.clone(),
-                    detail: format!("unreadable object metadata for {name}: {}", describe(e)),
-                })?;
+                let obj: ObjectResource = read_json(resp, OBJECT_LIMIT, &self.label)
+                    .await
+                    .map_err(|e| PublishError::Refused {
+                        store: self.label.clone(),
+                        detail: format!("unreadable object metadata for {name}: {e}"),
+                    })?;
                 Ok(Some(obj.into_remote()))
             }
             _ => Err(PublishError::Refused {

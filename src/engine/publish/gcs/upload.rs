@@ -1,38 +1,35 @@
-//! The resumable upload: initiate with `ifGenerationMatch=0` and declared checksums, stream
-//! chunks from disk (a reader thread hands 1 MiB buffers to the body through a bounded queue;
-//! memory does not grow with the chunk or file size),
-//! re-query the session with `Content-Range: bytes */TOTAL` after any failure and resume from the
-//! server's `Range`, check the finished object against the local digests.
+//! The resumable upload: initiate with `ifGenerationMatch=0` and declared checksums, then send
+//! the whole object in ONE streamed PUT (or, with `publish.chunk_size_mib`, in chunks), from disk
+//! with bounded memory ([`super::body`]). After any failure the session is asked what it kept
+//! (`Content-Range: bytes */TOTAL`) and the upload goes on from there; the finished object is
+//! checked against the local digests.
+//!
+//! Bounds: a Location on another origin than the endpoint is refused before the token could go
+//! there; failures, 308s without progress and stalled bodies (no byte taken for the stall
+//! timeout) all count against `max_attempts`, with backoff; a 412 at finalize adopts the object
+//! that is there only when the store's own checksums say it is byte-identical.
 
-use std::fs::File;
-use std::io;
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use base64::Engine as _;
-use bytes::{Bytes, BytesMut};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
-use reqwest::{Body, Response, StatusCode};
-use tokio::io::AsyncSeekExt;
-use tokio::sync::mpsc::Sender;
-use tokio_stream::wrappers::ReceiverStream;
+use reqwest::{Response, StatusCode};
 use tokio_util::sync::CancellationToken;
 
-use super::{describe, error_message, GcsStore, ObjectResource};
+use super::body::{file_range, Progress};
+use super::{describe, error_message, GcsStore, ObjectResource, OBJECT_LIMIT};
 use crate::engine::credentials::SecretString;
+use crate::engine::net::retry::{is_retryable_status, sleep_or_cancel, Attempts};
 use crate::engine::publish::layout::encode_whole;
-use crate::engine::publish::retry::{is_retryable_status, sleep_or_cancel};
 use crate::engine::publish::store::{created_outcome, existing_outcome, PutOutcome, UploadSource};
 use crate::engine::publish::PublishError;
 
 /// How often a vanished session (404/410) is restarted from scratch.
 const MAX_SESSION_RESTARTS: u32 = 3;
-/// Bytes per read of the chunk reader (one `Bytes` handed to the HTTP body each).
-const READ_BUF: u64 = 1024 * 1024;
-/// Reads queued ahead of the socket: memory per upload stays near `READ_QUEUE + 2` buffers.
-const READ_QUEUE: usize = 2;
 /// `308 Resume Incomplete`.
 const RESUME_INCOMPLETE: u16 = 308;
+/// How often a running data request checks its body for a stall.
+const STALL_TICK: Duration = Duration::from_millis(250);
 
 enum Initiated {
     Session(SecretString),
@@ -105,7 +102,9 @@ impl GcsStore {
         }
     }
 
-    /// The precondition failed: someone created the object meanwhile. Same content is fine.
+    /// The precondition failed: someone else published the object meanwhile. It is adopted only
+    /// when the store's own digests (crc32c, and md5 when both sides have it) and size equal ours:
+    /// metadata such as a recorded sha256 is someone's claim, not evidence.
     async fn raced(
         &self,
         name: &str,
@@ -113,7 +112,22 @@ impl GcsStore {
         cancel: &CancellationToken,
     ) -> Result<PutOutcome, PublishError> {
         match self.head_inner(name, cancel).await? {
-            Some(existing) => existing_outcome(&self.label, name, existing, src),
+            Some(existing) => {
+                let computed = existing.crc32c.is_some()
+                    && (existing.md5.is_none() || src.md5.is_none() || existing.md5 == src.md5);
+                if !computed || existing.crc32c != Some(src.crc32c) || existing.size != src.size {
+                    return Err(PublishError::AlreadyExistsDifferent {
+                        store: self.label.clone(),
+                        object: name.to_owned(),
+                        detail: "someone else published this name while we uploaded, and the \
+                                 store's checksums show different bytes (or none); kept theirs, \
+                                 claimed nothing"
+                            .into(),
+                    });
+                }
+                tracing::warn!(store = %self.label, object = name, "someone else published identical bytes meanwhile; adopting them");
+                existing_outcome(&self.label, name, existing, src)
+            }
             None => Err(PublishError::Transient {
                 store: self.label.clone(),
                 attempts: 1,
@@ -160,11 +174,20 @@ impl GcsStore {
                     .headers()
                     .get(LOCATION)
                     .and_then(|v| v.to_str().ok())
-                    .filter(|l| l.starts_with("https://") || l.starts_with("http://"))
                     .ok_or_else(|| PublishError::Refused {
                         store: self.label.clone(),
                         detail: "resumable upload answer has no usable Location".into(),
                     })?;
+                if !same_origin(&self.endpoint, loc) {
+                    return Err(PublishError::Refused {
+                        store: self.label.clone(),
+                        detail: format!(
+                            "the upload session Location is not on {} (scheme, host or port \
+                             differ); refused without sending it the token",
+                            crate::engine::publish::redact_url(&self.endpoint)
+                        ),
+                    });
+                }
                 tracing::debug!(store = %self.label, object = name, "resumable session started");
                 Ok(Initiated::Session(SecretString::new(loc.to_owned())))
             }
@@ -179,7 +202,11 @@ impl GcsStore {
         }
     }
 
-    /// Sends every chunk, resuming from the server's offset after failures.
+    /// Sends the rest of the object (one request, or one per chunk), resuming from the server's
+    /// offset after failures. After a failure the offset is unknown until a status query answers;
+    /// no data is sent from a guess. Every failure (of data requests and queries alike), 308
+    /// without progress and stall counts against `max_attempts`, with backoff; a data request
+    /// that made progress resets the count.
     async fn send_all(
         &self,
         session: &SecretString,
@@ -188,53 +215,60 @@ impl GcsStore {
     ) -> Result<SessionEnd, PublishError> {
         let total = src.size;
         let mut offset = 0u64;
-        let mut failures = 0u32;
+        let mut attempts = Attempts::new(self.retry);
+        let mut known = true;
         loop {
             if cancel.is_cancelled() {
                 return Err(PublishError::Cancelled);
             }
-            let outcome = if total == 0 {
+            let querying = !known || total == 0;
+            let outcome = if querying {
                 self.query(session, total, cancel).await
             } else {
-                let end = (offset + self.chunk_size).min(total);
-                self.put_chunk(session, src, offset, end, cancel).await
+                let end = match self.chunk_size {
+                    Some(c) => (offset + c).min(total),
+                    None => total,
+                };
+                self.put_range(session, src, offset, end, cancel).await
             };
             let failure = match outcome {
                 Ok(Progressed::End(end)) => return Ok(end),
-                Ok(Progressed::Offset(next)) => {
-                    if next > offset {
-                        failures = 0;
-                    }
+                Ok(Progressed::Offset(next)) if querying && total > 0 => {
+                    tracing::debug!(store = %self.label, offset = next, total, "resuming from the committed offset");
+                    known = true;
                     offset = next;
-                    tracing::trace!(store = %self.label, offset, total, "chunk accepted");
                     continue;
                 }
+                Ok(Progressed::Offset(next)) if next > offset => {
+                    attempts.reset();
+                    offset = next;
+                    tracing::trace!(store = %self.label, offset, total, "data accepted");
+                    continue;
+                }
+                Ok(Progressed::Offset(next)) => {
+                    offset = next;
+                    format!("308 without progress at byte {next}")
+                }
                 Err(ChunkFailure::Fatal(e)) => return Err(e),
-                Err(ChunkFailure::Retry(detail)) => detail,
+                Err(ChunkFailure::Retry(detail)) => {
+                    known = false;
+                    detail
+                }
             };
-            failures += 1;
-            if failures >= self.retry.max_attempts {
+            let Some(delay) = attempts.failed(None) else {
                 return Err(PublishError::Transient {
                     store: self.label.clone(),
-                    attempts: failures,
+                    attempts: attempts.count(),
                     detail: failure,
                 });
-            }
-            tracing::debug!(store = %self.label, offset, failures, failure = %failure, "chunk failed; re-querying the session");
-            sleep_or_cancel(self.retry.backoff(failures), cancel).await?;
-            // Ask the server what it kept; a failing query is just another failure.
-            match self.query(session, total, cancel).await {
-                Ok(Progressed::Offset(next)) => offset = next,
-                Ok(Progressed::End(end)) => return Ok(end),
-                Err(ChunkFailure::Fatal(e)) => return Err(e),
-                Err(ChunkFailure::Retry(d)) => {
-                    tracing::debug!(store = %self.label, failure = %d, "session status query failed");
-                }
-            }
+            };
+            tracing::debug!(store = %self.label, offset, failures = attempts.count(), failure = %failure, "upload request failed; backing off");
+            sleep_or_cancel(delay, cancel).await?;
         }
     }
 
-    async fn put_chunk(
+    /// One data request: bytes `offset..end` of the file.
+    async fn put_range(
         &self,
         session: &SecretString,
         src: &UploadSource<'_>,
@@ -243,29 +277,18 @@ impl GcsStore {
         cancel: &CancellationToken,
     ) -> Result<Progressed, ChunkFailure> {
         let len = end - offset;
-        let mut file = tokio::fs::File::open(src.path)
-            .await
+        let (body, progress) = file_range(src.path, offset, len)
             .map_err(|e| ChunkFailure::Fatal(PublishError::local(src.path, e)))?;
-        file.seek(std::io::SeekFrom::Start(offset))
-            .await
-            .map_err(|e| ChunkFailure::Fatal(PublishError::local(src.path, e)))?;
-        let file = file.into_std().await;
-        let (tx, rx) = tokio::sync::mpsc::channel(READ_QUEUE);
-        // The reader ends on its own when the request drops the receiving side.
-        drop(tokio::task::spawn_blocking(move || {
-            read_range(file, len, tx)
-        }));
-        let stream = ReceiverStream::new(rx);
         let range = format!("bytes {}-{}/{}", offset, end - 1, src.size);
-        // Generous per-chunk deadline: 60 s plus 1 s per 256 KiB.
+        // Generous overall deadline: 60 s plus 1 s per 256 KiB (stalls are caught much sooner).
         let deadline = Duration::from_secs(60 + len / (256 * 1024));
-        self.session_request(cancel, |c| {
+        self.session_request(cancel, Some(&progress), |c| {
             c.put(session.expose_secret())
                 .timeout(deadline)
                 .header(CONTENT_RANGE, range)
                 .header(CONTENT_LENGTH, len)
                 .header(CONTENT_TYPE, src.content_type)
-                .body(Body::wrap_stream(stream))
+                .body(body)
         })
         .await
     }
@@ -277,7 +300,7 @@ impl GcsStore {
         total: u64,
         cancel: &CancellationToken,
     ) -> Result<Progressed, ChunkFailure> {
-        self.session_request(cancel, |c| {
+        self.session_request(cancel, None, |c| {
             c.put(session.expose_secret())
                 .timeout(Duration::from_secs(60))
                 .header(CONTENT_RANGE, format!("bytes */{total}"))
@@ -289,6 +312,7 @@ impl GcsStore {
     async fn session_request(
         &self,
         cancel: &CancellationToken,
+        progress: Option<&Progress>,
         build: impl FnOnce(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<Progressed, ChunkFailure> {
         let token = self
@@ -299,10 +323,22 @@ impl GcsStore {
                 true => ChunkFailure::Retry(e.to_string()),
                 false => ChunkFailure::Fatal(e.into_publish(&self.label, 1)),
             })?;
-        let req = build(&self.http).bearer_auth(token.expose_secret());
-        let resp = tokio::select! {
-            _ = cancel.cancelled() => return Err(ChunkFailure::Fatal(PublishError::Cancelled)),
-            r = req.send() => r,
+        let send = build(&self.http).bearer_auth(token.expose_secret()).send();
+        tokio::pin!(send);
+        let resp = loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return Err(ChunkFailure::Fatal(PublishError::Cancelled)),
+                r = &mut send => break r,
+                _ = tokio::time::sleep(STALL_TICK), if progress.is_some() => {
+                    let idle = progress.and_then(Progress::idle).unwrap_or_default();
+                    if idle >= self.stall_timeout {
+                        return Err(ChunkFailure::Retry(format!(
+                            "upload stalled: the server took no data for {} s",
+                            idle.as_secs()
+                        )));
+                    }
+                }
+            }
         };
         let resp = match resp {
             Ok(r) => r,
@@ -324,8 +360,10 @@ impl GcsStore {
         }
         match status {
             s if s.is_success() => {
-                let obj: ObjectResource = resp.json().await.map_err(|e| {
-                    ChunkFailure::Retry(format!("unreadable final object: {}", describe(e)))
+                let obj: ObjectResource = super::read_json(resp, OBJECT_LIMIT, &self.label)
+                    .await
+                    .map_err(|e| {
+                    ChunkFailure::Retry(format!("unreadable final object: {e}"))
                 })?;
                 Ok(Progressed::End(SessionEnd::Done(obj)))
             }
@@ -361,51 +399,23 @@ impl GcsStore {
     }
 }
 
-/// Reader thread of one chunk: reads `len` bytes from the file's position into fresh buffers
-/// handed to the request body as they fill (no copy between the read and the socket write, and
-/// no zeroing of the buffers first).
-fn read_range(file: File, len: u64, tx: Sender<io::Result<Bytes>>) {
-    let mut left = len;
-    while left > 0 {
-        let want = left.min(READ_BUF) as usize;
-        let item = read_exact_into(&file, want);
-        let failed = item.is_err();
-        if tx.blocking_send(item).is_err() || failed {
-            return;
-        }
-        left -= want as u64;
-    }
-}
-
-/// Reads exactly `want` bytes from the file's position into a new, not pre-zeroed buffer.
-fn read_exact_into(file: &File, want: usize) -> io::Result<Bytes> {
-    let mut buf = BytesMut::with_capacity(want);
-    while buf.len() < want {
-        let room = want - buf.len();
-        let spare = buf.spare_capacity_mut();
-        // SAFETY: `spare` is writable, owned memory of at least `room` bytes (capacity ≥ want);
-        // read(2) writes at most `room` bytes there and the descriptor stays open meanwhile.
-        let n = unsafe { libc::read(file.as_raw_fd(), spare.as_mut_ptr().cast(), room) };
-        match n {
-            0 => return Err(io::Error::other("file shrank during the upload")),
-            n if n > 0 => {
-                // SAFETY: read(2) initialised exactly `n` (≤ room) bytes after the current end.
-                unsafe { buf.set_len(buf.len() + n as usize) };
-            }
-            _ => {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(e);
-                }
-            }
-        }
-    }
-    Ok(buf.freeze())
-}
-
 enum ChunkFailure {
     Retry(String),
     Fatal(PublishError),
+}
+
+/// Whether a session Location is on the endpoint's origin (scheme, host and port): the bearer
+/// token goes to the session URI, so anything else is refused.
+fn same_origin(endpoint: &str, location: &str) -> bool {
+    match (url::Url::parse(endpoint), url::Url::parse(location)) {
+        (Ok(e), Ok(l)) => {
+            e.scheme() == l.scheme()
+                && e.host_str().is_some()
+                && e.host_str() == l.host_str()
+                && e.port_or_known_default() == l.port_or_known_default()
+        }
+        _ => false,
+    }
 }
 
 /// `bytes=0-N` → N + 1 (the next offset to send).
@@ -416,7 +426,28 @@ fn parse_range_end(v: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_range_end;
+    use super::{parse_range_end, same_origin};
+
+    #[test]
+    fn session_location_must_share_the_endpoint_origin() {
+        let e = "https://storage.googleapis.com";
+        assert!(same_origin(
+            e,
+            "https://storage.googleapis.com/upload/x?upload_id=1"
+        ));
+        assert!(same_origin(
+            e,
+            "https://storage.googleapis.com:443/upload/x"
+        ));
+        assert!(!same_origin(e, "http://storage.googleapis.com/upload/x"));
+        assert!(!same_origin(e, "https://evil.example/upload/x"));
+        assert!(!same_origin(
+            e,
+            "https://storage.googleapis.com:8443/upload/x"
+        ));
+        assert!(!same_origin(e, "/upload/x"));
+        assert!(!same_origin("http://127.0.0.1:9", "http://localhost:9/u"));
+    }
 
     #[test]
     fn range_header_gives_next_offset() {

@@ -2,11 +2,14 @@
 //! environment variables ([`S3Builder::from_env`]); `s3_endpoint` / `s3_region` from the provider.
 //! See the object_store adapter for idempotency and the multipart caveat.
 
+pub(crate) mod checksum;
+
 use std::sync::Arc;
 
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, Checksum};
 use object_store::ClientConfigKey;
 
+use self::checksum::ChecksumProbe;
 use super::layout::encode_segments;
 use super::objstore::{ObjStore, DEFAULT_PART_SIZE};
 use super::{PublishError, Store};
@@ -89,7 +92,7 @@ impl S3Builder {
             .unwrap_or_default()
             .with_bucket_name(&bucket)
             .with_region(&region)
-            // Parts are 8 MiB: allow slow links (object_store's default request timeout is 30 s).
+            // Parts are 64 MiB: allow slow links (object_store's default request timeout is 30 s).
             .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), "300s");
         if let Some((id, secret)) = self.access_key {
             b = b.with_access_key_id(id).with_secret_access_key(secret);
@@ -107,16 +110,21 @@ impl S3Builder {
         if let Some(p) = self.public_base_url.filter(|p| !p.trim().is_empty()) {
             public_base = p.trim().trim_end_matches('/').to_owned();
         }
-        let inner = b
-            .build()
-            .map_err(|e| PublishError::Config(format!("s3: {e}")))?;
+        let inner = Arc::new(
+            b.with_checksum_algorithm(Checksum::SHA256)
+                .build()
+                .map_err(|e| PublishError::Config(format!("s3: {e}")))?,
+        );
+        let probe = ChecksumProbe::new(inner.clone())?;
         Ok(Box::new(ObjStore {
-            inner: Arc::new(inner),
+            inner,
             backend: Backend::S3,
             label: format!("s3://{bucket}"),
             uri_base: format!("s3://{bucket}"),
             public_base,
             part_size: self.part_size.unwrap_or(DEFAULT_PART_SIZE),
+            probe: Some(probe),
+            azure: None,
         }))
     }
 }
