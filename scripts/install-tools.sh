@@ -108,6 +108,8 @@ fi
 
 # time/curl/hyperfine: the benchmarks (bench/run.sh) measure with them.
 apt_install xorriso qemu-utils packer time curl hyperfine
+# git: the build-cache tests make a real vyos-vm-images checkout (and the fingerprint asks git).
+apt_install git
 # openssh-server/-client: the build-runner tests start a real sshd and connect with the system ssh.
 apt_install openssh-server openssh-client
 # Boot verification (issue #10): QEMU and what the bootable fixture is made of.

@@ -1,7 +1,8 @@
 //! Build engine: supervisor (real shells), builder invocation contracts (recording stand-ins on
 //! PATH), packaged packer templates (real `packer validate`), preflight messages (injected probes),
-//! and the create path end to end with the command builder and real qemu-img. Topic modules live
-//! in `tests/build/`; shared fixtures are here.
+//! the create path end to end with the command builder and real qemu-img, and the build cache
+//! (fingerprint inputs with a real git checkout, LRU eviction, `cache`/`image explain` CLI).
+//! Topic modules live in `tests/build/`; shared fixtures are here.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -125,12 +126,16 @@ fn sha256_file(path: &Path) -> String {
 
 #[path = "build/builders.rs"]
 mod builder_tests;
+#[path = "build/cache.rs"]
+mod cache_tests;
 #[path = "build/child_env.rs"]
 mod child_env_tests;
 #[path = "build/cli.rs"]
 mod cli_tests;
 #[path = "build/create.rs"]
 mod create_tests;
+#[path = "build/eviction.rs"]
+mod eviction_tests;
 #[path = "build/preflight.rs"]
 mod preflight_tests;
 #[path = "build/publish.rs"]

@@ -272,6 +272,8 @@ async fn schema_has_every_design_attribute_with_a_description() {
             "s3_region",
             "azure_storage_account",
             "max_parallel_builds",
+            "cache_max_size_gb",
+            "cache_failed_max_age",
         ],
     );
     assert!(attr(provider, "gcs_credentials").sensitive);
@@ -340,6 +342,7 @@ async fn schema_has_every_design_attribute_with_a_description() {
             "packer_extra_args",
             "vyos_vm_images_dir",
             "environment",
+            "triggers",
         ],
     );
     assert_described(nested(image, "smoke_verify"), &["command", "required"]);

@@ -3,6 +3,8 @@
 //! ```text
 //! terraform-provider-hyops image apply    --config SPEC.json   # build (+publish), print the contract JSON
 //! terraform-provider-hyops image validate --config SPEC.json   # static checks only
+//! terraform-provider-hyops image explain  --config SPEC.json   # fingerprint; would the cache be reused, and why not
+//! terraform-provider-hyops cache ls | prune [...]              # build cache inventory and eviction (see `cache`)
 //! ```
 //!
 //! `SPEC.json` is an [`ImageSpec`] with the resource's attribute names; blocks are JSON objects
@@ -25,6 +27,8 @@
 //! Exit codes: 0 success; 1 the create failed; 2 usage error or invalid spec; 130 cancelled.
 //! The only place besides `main.rs` that uses `anyhow`.
 
+mod cache;
+mod explain;
 mod progress;
 mod runner_side;
 
@@ -44,6 +48,9 @@ use crate::engine::validate::validate_spec;
 const USAGE: &str = "usage:
   terraform-provider-hyops image apply    --config SPEC.json|- [--verbose]
   terraform-provider-hyops image validate --config SPEC.json
+  terraform-provider-hyops image explain  --config SPEC.json [--json]
+  terraform-provider-hyops cache ls    [--cache-dir DIR] [--json]
+  terraform-provider-hyops cache prune [--cache-dir DIR] [--max-size N] [--older-than D] [--dry-run] [--json]
 
 SPEC.json uses the hyops_vyos_image attribute names (blocks as JSON objects) plus an optional
 \"provider\" object. apply prints the artifact contract JSON on stdout; progress goes to stderr.
@@ -209,6 +216,9 @@ where
     S: Into<OsString>,
 {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    if let Some(code) = run_cache_commands(&args, out) {
+        return code;
+    }
     let command = match parse_args(args) {
         Ok(c) => c,
         Err(e) => {
@@ -234,6 +244,26 @@ where
         Command::Apply {
             config, verbose, ..
         } => apply(&config, verbose, out),
+    }
+}
+
+/// `cache …` and `image explain …` (handled by their own files); `None` for other commands.
+fn run_cache_commands(args: &[OsString], out: &mut dyn std::io::Write) -> Option<ExitCode> {
+    let mut words: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if words.first().is_some_and(|w| {
+        (w.contains('/') || w.starts_with("terraform-provider-hyops")) && w != "cache"
+    }) {
+        words.remove(0);
+    }
+    match words.first().map(String::as_str) {
+        Some("cache") => Some(cache::run(&words[1..], out)),
+        Some("image") if words.get(1).map(String::as_str) == Some("explain") => {
+            Some(explain::run(&words[2..], out))
+        }
+        _ => None,
     }
 }
 

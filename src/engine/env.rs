@@ -27,6 +27,10 @@ pub const ENV_ALLOW_TCG: &str = "HYOPS_VYOS_ALLOW_TCG";
 pub const ENV_PACKER_TEMPLATE: &str = "HYOPS_VYOS_PACKER_TEMPLATE";
 /// `build.vyos_vm_images_dir` default.
 pub const ENV_VM_IMAGES_DIR: &str = "HYOPS_VYOS_VM_IMAGES_DIR";
+/// `cache_max_size_gb` fallback.
+pub const ENV_CACHE_MAX_SIZE_GB: &str = "HYOPS_VYOS_CACHE_MAX_SIZE_GB";
+/// `cache_failed_max_age` fallback.
+pub const ENV_CACHE_FAILED_MAX_AGE: &str = "HYOPS_VYOS_CACHE_FAILED_MAX_AGE";
 
 /// Engine-wide settings (the provider block's meaning plus the builder defaults of DESIGN §2).
 #[derive(Debug, Clone)]
@@ -40,6 +44,33 @@ pub struct EngineEnv {
     allow_tcg: bool,
     packer_template: Option<PathBuf>,
     vyos_vm_images_dir: Option<PathBuf>,
+    cache_max_size_bytes: Option<u64>,
+    cache_failed_max_age: std::time::Duration,
+}
+
+/// GiB (fractions allowed) → bytes; `None` unless positive and finite.
+pub fn gib_to_bytes(gib: f64) -> Option<u64> {
+    (gib.is_finite() && gib > 0.0).then_some((gib * (1u64 << 30) as f64) as u64)
+}
+
+fn env_max_size() -> Option<u64> {
+    let raw = var(ENV_CACHE_MAX_SIZE_GB)?;
+    let parsed = raw.trim().parse::<f64>().ok().and_then(gib_to_bytes);
+    if parsed.is_none() {
+        tracing::warn!("{ENV_CACHE_MAX_SIZE_GB}={raw:?} is not a positive number of GiB; ignored");
+    }
+    parsed
+}
+
+fn env_failed_age() -> std::time::Duration {
+    let default = crate::engine::cache::eviction::DEFAULT_FAILED_MAX_AGE;
+    match var(ENV_CACHE_FAILED_MAX_AGE) {
+        Some(raw) => crate::engine::duration::parse_go_duration(&raw).unwrap_or_else(|e| {
+            tracing::warn!("{ENV_CACHE_FAILED_MAX_AGE}: {e}; using the default");
+            default
+        }),
+        None => default,
+    }
 }
 
 fn var(name: &str) -> Option<String> {
@@ -79,6 +110,8 @@ impl EngineEnv {
             allow_tcg: var(ENV_ALLOW_TCG).as_deref() == Some("1"),
             packer_template: var(ENV_PACKER_TEMPLATE).map(PathBuf::from),
             vyos_vm_images_dir: var(ENV_VM_IMAGES_DIR).map(PathBuf::from),
+            cache_max_size_bytes: env_max_size(),
+            cache_failed_max_age: env_failed_age(),
         }
     }
 
@@ -95,7 +128,36 @@ impl EngineEnv {
         if let Some(v) = p.max_parallel_builds {
             self.max_parallel_builds = v.max(1);
         }
+        if let Some(v) = p.cache_max_size_gb.and_then(gib_to_bytes) {
+            self.cache_max_size_bytes = Some(v);
+        }
+        if let Some(age) = p
+            .cache_failed_max_age
+            .as_deref()
+            .and_then(|a| crate::engine::duration::parse_go_duration(a).ok())
+        {
+            self.cache_failed_max_age = age;
+        }
         self
+    }
+
+    /// Set the cache size limit (bytes of build entries plus ISOs; `None`: unlimited).
+    pub fn with_cache_max_size_bytes(mut self, max: Option<u64>) -> Self {
+        self.cache_max_size_bytes = max;
+        self
+    }
+    /// Set the age after which failed work directories and logs are removed.
+    pub fn with_cache_failed_max_age(mut self, age: std::time::Duration) -> Self {
+        self.cache_failed_max_age = age;
+        self
+    }
+    /// Cache size limit in bytes (`cache_max_size_gb`), if any.
+    pub fn cache_max_size_bytes(&self) -> Option<u64> {
+        self.cache_max_size_bytes
+    }
+    /// Age after which failed work directories and logs are removed.
+    pub fn cache_failed_max_age(&self) -> std::time::Duration {
+        self.cache_failed_max_age
     }
 
     /// Set `cache_dir`.

@@ -199,6 +199,9 @@ pub struct BuildSpec {
     /// `vyos_vm_images_dir` (env `HYOPS_VYOS_VM_IMAGES_DIR`)
     #[serde(default)]
     pub vyos_vm_images_dir: Option<PathBuf>,
+    /// `triggers`: arbitrary values whose change forces a rebuild (fingerprint input only)
+    #[serde(default)]
+    pub triggers: BTreeMap<String, String>,
     /// `environment`: extra environment for the builder
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
@@ -404,6 +407,14 @@ pub struct ProviderSettings {
     /// `max_parallel_builds` (default 1)
     #[serde(default)]
     pub max_parallel_builds: Option<u32>,
+    /// `cache_max_size_gb` (env `HYOPS_VYOS_CACHE_MAX_SIZE_GB`): GiB limit for build entries
+    /// plus ISOs, enforced after each successful create
+    #[serde(default)]
+    pub cache_max_size_gb: Option<f64>,
+    /// `cache_failed_max_age` (env `HYOPS_VYOS_CACHE_FAILED_MAX_AGE`, Go duration, default
+    /// `168h`): failed work directories and logs older than this are removed
+    #[serde(default)]
+    pub cache_failed_max_age: Option<String>,
 }
 
 impl std::fmt::Debug for ProviderSettings {
@@ -422,6 +433,8 @@ impl std::fmt::Debug for ProviderSettings {
             .field("s3_region", &self.s3_region)
             .field("azure_storage_account", &self.azure_storage_account)
             .field("max_parallel_builds", &self.max_parallel_builds)
+            .field("cache_max_size_gb", &self.cache_max_size_gb)
+            .field("cache_failed_max_age", &self.cache_failed_max_age)
             .finish()
     }
 }

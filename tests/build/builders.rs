@@ -379,12 +379,22 @@ fn packaged_stage1_accepts_the_debug_knobs() {
 
 #[test]
 fn fingerprint_tracks_byte_affecting_inputs_only() {
-    use hyops::engine::cache::fingerprint;
     init();
     let f = create_fixture();
     let env = f.env();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let fp = |spec: &ImageSpec| {
-        fingerprint(spec, &BuildSettings::resolve(&spec.build, &env).unwrap()).unwrap()
+        let settings = BuildSettings::resolve(&spec.build, &env).unwrap();
+        rt.block_on(hyops::engine::cache::fingerprint(
+            spec,
+            &settings,
+            &CancellationToken::new(),
+        ))
+        .unwrap()
+        .hex
     };
     let base = f.spec("make-image");
     let base_fp = fp(&base);

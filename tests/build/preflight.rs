@@ -12,6 +12,8 @@ struct FakeProbes {
     sudo: bool,
     versions: BTreeMap<&'static str, &'static str>,
     free: u64,
+    /// per-directory prefix: (filesystem id, free bytes); overrides `free`
+    filesystems: Vec<(&'static str, u64, u64)>,
 }
 
 impl Default for FakeProbes {
@@ -35,6 +37,7 @@ impl Default for FakeProbes {
                 ("ansible-playbook", "ansible-playbook [core 2.14.3]"),
             ]),
             free: 100 << 30,
+            filesystems: Vec::new(),
         }
     }
 }
@@ -66,8 +69,20 @@ impl Probes for FakeProbes {
         }
         self.versions.get(tool).map(|v| (*v).to_owned())
     }
-    fn free_bytes(&self, _dir: &Path) -> Result<u64, String> {
-        Ok(self.free)
+    fn free_bytes(&self, dir: &Path) -> Result<u64, String> {
+        Ok(self.filesystem(dir).map_or(self.free, |(_, _, free)| free))
+    }
+    fn filesystem_id(&self, dir: &Path) -> Option<u64> {
+        self.filesystem(dir).map(|(_, id, _)| id)
+    }
+}
+
+impl FakeProbes {
+    fn filesystem(&self, dir: &Path) -> Option<(&'static str, u64, u64)> {
+        self.filesystems
+            .iter()
+            .find(|(prefix, _, _)| dir.starts_with(prefix))
+            .copied()
     }
 }
 
@@ -77,6 +92,8 @@ fn request(method: BuildMethod) -> PreflightRequest {
         allow_tcg: false,
         work_dir: PathBuf::from("/var/tmp/hyops-work"),
         iso_bytes: 1 << 30,
+        iso_cache_dir: None,
+        iso_cached: false,
         disk_size_gb: 10,
         boot_accelerator: None,
     }
@@ -263,7 +280,62 @@ async fn system_probes_read_this_host() {
         .expect("qemu-img installed");
     assert!(v.contains("qemu-img version"), "{v}");
     assert!(p.free_bytes(Path::new("/tmp/does/not/exist/yet")).unwrap() > 0);
+    assert_eq!(
+        p.filesystem_id(Path::new("/tmp/does/not/exist/yet")),
+        p.filesystem_id(Path::new("/tmp")),
+        "an absent directory is measured at its nearest ancestor"
+    );
     assert!(p.tool_version("hyops-no-such-tool").await.is_none());
+}
+
+#[tokio::test]
+async fn preflight_measures_the_staging_folder_and_the_iso_cache_not_build_workdir() {
+    let staging = PathBuf::from("/cache/builds/.staging-0123/work");
+    let req = PreflightRequest {
+        work_dir: staging.clone(),
+        iso_cache_dir: Some(PathBuf::from("/cache/iso")),
+        iso_cached: false,
+        ..request(BuildMethod::Packer)
+    };
+    // Staging and the ISO cache on two filesystems; staging is short (needs 2×10 + 2 GiB).
+    let split = FakeProbes {
+        filesystems: vec![("/cache/builds", 1, 21 << 30), ("/cache/iso", 2, 1 << 30)],
+        ..FakeProbes::default()
+    };
+    let (check, found, _) = single_failure(split.clone(), req.clone()).await;
+    assert_eq!(check, "disk-space");
+    assert!(found.contains(&staging.display().to_string()), "{found}");
+    assert!(
+        found.contains("(build staging)") && found.contains("need 22.0 GiB"),
+        "{found}"
+    );
+    // Enough at staging; the ISO cache (needs the 1 GiB ISO) is measured on its own.
+    let iso_short = FakeProbes {
+        filesystems: vec![("/cache/builds", 1, 22 << 30), ("/cache/iso", 2, 1 << 29)],
+        ..FakeProbes::default()
+    };
+    let (_, found, _) = single_failure(iso_short, req.clone()).await;
+    assert!(found.contains("/cache/iso (ISO cache)"), "{found}");
+    // Once the ISO is cached it needs no room there.
+    let cached = PreflightRequest {
+        iso_cached: true,
+        ..req.clone()
+    };
+    let iso_full = FakeProbes {
+        filesystems: vec![("/cache/builds", 1, 22 << 30), ("/cache/iso", 2, 0)],
+        ..FakeProbes::default()
+    };
+    run_preflight(&iso_full, &cached).await.unwrap();
+    // One filesystem: the needs add up.
+    let shared = FakeProbes {
+        filesystems: vec![("/cache", 1, 22 << 30)],
+        ..FakeProbes::default()
+    };
+    let (_, found, _) = single_failure(shared, req).await;
+    assert!(
+        found.contains("build staging + ISO cache") && found.contains("need 23.0 GiB"),
+        "{found}"
+    );
 }
 
 #[tokio::test]

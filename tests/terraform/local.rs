@@ -197,3 +197,48 @@ fn refresh_drops_the_instance_when_the_published_object_changed() {
     assert_eq!(builds(&marker), 1, "from the build cache");
     assert_eq!(wd.plan_code().0, 0);
 }
+
+/// `build.triggers` is a build input like the others: changing a value forces replacement in the
+/// plan (at `build.triggers`) and rebuilds; unchanged triggers plan nothing.
+#[test]
+fn changing_build_triggers_forces_replacement_and_a_rebuild() {
+    let tmp = tempfile::tempdir().unwrap();
+    let marker = tmp.path().join("builds");
+    let main = |roles: &str| {
+        format!(
+            r#"
+provider "hyops" {{}}
+
+resource "hyops_vyos_image" "img" {{
+  artifact_key      = "vyos-triggers"
+  source_iso_url    = "{iso}"
+  source_iso_sha256 = "{SHA}"
+
+  build {{
+    method   = "command"
+    command  = {command}
+    triggers = {{ roles = "{roles}" }}
+  }}
+}}
+"#,
+            iso = fixture_iso_url(),
+            command = serde_json::to_string(&counting_builder(&marker)).unwrap(),
+        )
+    };
+    let wd = Workdir::new(&main("v1"));
+    wd.ok(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    assert_eq!(builds(&marker), 1);
+    assert_eq!(wd.plan_code().0, 0, "unchanged triggers planned a change");
+
+    wd.write_main(&main("v2"));
+    let (code, plan) = wd.plan_code();
+    assert_eq!(code, 2, "{plan}");
+    assert!(plan.contains("must be replaced"), "{plan}");
+    assert!(
+        plan.lines()
+            .any(|l| l.contains("triggers") && l.contains("forces replacement")),
+        "{plan}"
+    );
+    wd.ok(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    assert_eq!(builds(&marker), 2, "a changed trigger must rebuild");
+}

@@ -55,6 +55,8 @@ pub struct BuildSettings {
     pub packer_extra_args: Vec<String>,
     /// `vyos_vm_images_dir`
     pub vyos_vm_images_dir: Option<PathBuf>,
+    /// `triggers`: only part of the build fingerprint
+    pub triggers: BTreeMap<String, String>,
     /// `environment`
     pub environment: BTreeMap<String, String>,
     /// `pass_environment`: names read from the provider's environment for every child. Not part
@@ -189,6 +191,7 @@ impl BuildSettings {
                 .vyos_vm_images_dir
                 .clone()
                 .or_else(|| env.vyos_vm_images_dir().map(PathBuf::from)),
+            triggers: spec.triggers.clone(),
             environment: spec.environment.clone(),
             pass_environment,
         })

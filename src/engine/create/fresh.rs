@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use super::{build_id, build_slots, file_url, rfc3339, StageCell};
 use crate::engine::artifact::{self, ArtifactFile};
 use crate::engine::build::{self, contract_env, BuildContext, BuildSettings, ContractInputs};
-use crate::engine::cache::{self, BuildCache, BuildRecord, RecordFile};
+use crate::engine::cache::{self, BuildCache, BuildRecord, Fingerprint, RecordFile};
 use crate::engine::contract::VyosMetadata;
 use crate::engine::env::EngineEnv;
 use crate::engine::error::EngineError;
@@ -28,14 +28,22 @@ pub(super) async fn build_fresh(
     env: &EngineEnv,
     settings: &BuildSettings,
     target: Option<&PublishTarget>,
-    fp: &str,
+    fingerprint: &Fingerprint,
     cache: &BuildCache,
     cancel: &CancellationToken,
     progress: &dyn Progress,
     stage: &StageCell,
 ) -> Result<(BuildRecord, PathBuf), EngineError> {
+    let fp = fingerprint.hex.as_str();
     let mut warnings = Vec::new();
     stage.set(Stage::Fetch);
+    // Held (shared) while this build may read the ISO, so eviction keeps it; taken before the
+    // acquire so the ISO cannot be evicted between the acquire and the build.
+    let _iso_in_use = cache::lock::shared_in_use(
+        &iso::in_use_lock_path(env.cache_dir(), &spec.source_iso_sha256),
+        cancel,
+    )
+    .await?;
     let mut req = IsoRequest::new(
         spec.source_iso_url.clone(),
         spec.source_iso_sha256.clone(),
@@ -116,8 +124,10 @@ pub(super) async fn build_fresh(
             &PreflightRequest {
                 method: settings.method,
                 allow_tcg: settings.allow_tcg,
-                work_dir: settings.workdir.clone().unwrap_or_else(|| work.clone()),
+                work_dir: work.clone(),
                 iso_bytes,
+                iso_cache_dir: Some(env.cache_dir().join("iso")),
+                iso_cached: true,
                 disk_size_gb: settings.disk_size_gb,
                 boot_accelerator: boot.as_ref().map(|b| b.accelerator),
             },
@@ -219,8 +229,9 @@ pub(super) async fn build_fresh(
     .await?;
     let _ = tokio::fs::remove_dir_all(&work).await;
     let record = BuildRecord {
-        schema: 1,
+        schema: cache::RECORD_SCHEMA,
         fingerprint: fp.to_owned(),
+        inputs: fingerprint.inputs.clone(),
         build_id,
         built_at: rfc3339(now),
         vyos_version,

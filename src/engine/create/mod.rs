@@ -4,8 +4,11 @@
 //! validate → resolve settings → fingerprint → lock fp → cache hit? ──yes──────────────┐
 //!                                                  └─no→ fetch ISO → preflight → build │
 //!                                                        → smoke verify → normalize+hash → commit entry
-//!   → deliver to artifact_local_path → (publish) → ArtifactContract
+//!   → deliver to artifact_local_path → (publish) → evict (cache limits) → ArtifactContract
 //! ```
+//!
+//! Eviction runs last, still under this create's fingerprint lock, so the entry just used is in
+//! use and kept; its failure is logged, never the create's.
 //!
 //! `timeouts.create` (Go duration, default `3h`) and the caller's [`CancellationToken`] both cancel
 //! one child token that every step honours: running builders get SIGTERM, a grace period and
@@ -185,7 +188,8 @@ async fn create_inner(
     progress: &dyn Progress,
     stage: &StageCell,
 ) -> Result<CreateOutcome, EngineError> {
-    let fp = cache::fingerprint(spec, settings)?;
+    let fingerprint = cache::fingerprint(spec, settings, cancel).await?;
+    let fp = fingerprint.hex.clone();
     let cache = BuildCache::new(env.cache_dir());
     let _lock = cache.lock(&fp, cancel).await?;
     let mut warnings = Vec::new();
@@ -196,6 +200,7 @@ async fn create_inner(
     };
     let (record, cache_hit, build_log) = match hit {
         Some(record) => {
+            cache.touch(&fp);
             progress.message(
                 Stage::Build,
                 &format!("build cache hit {} (build {})", &fp[..12], record.build_id),
@@ -204,7 +209,15 @@ async fn create_inner(
         }
         None => {
             let (record, log) = fresh::build_fresh(
-                spec, env, settings, target, &fp, &cache, cancel, progress, stage,
+                spec,
+                env,
+                settings,
+                target,
+                &fingerprint,
+                &cache,
+                cancel,
+                progress,
+                stage,
             )
             .await?;
             (record, false, Some(log))
@@ -245,6 +258,7 @@ async fn create_inner(
             &format!("HyOps state written to {}", path.display()),
         );
     }
+    evict_after_create(env, progress).await;
     Ok(CreateOutcome {
         contract,
         warnings,
@@ -252,6 +266,33 @@ async fn create_inner(
         cache_entry: entry,
         build_log,
     })
+}
+
+/// After a successful create (still holding this create's fingerprint lock, so its own entry is
+/// in use and kept): enforce `cache_max_size_gb` and the failed-work/log age. Skipped when another
+/// prune of this cache runs; a problem is logged, never fails the create.
+async fn evict_after_create(env: &EngineEnv, progress: &dyn Progress) {
+    let policy = cache::eviction::PrunePolicy {
+        max_size_bytes: env.cache_max_size_bytes(),
+        older_than: None,
+        failed_max_age: env.cache_failed_max_age(),
+        dry_run: false,
+    };
+    let dir = env.cache_dir().to_owned();
+    match tokio::task::spawn_blocking(move || cache::eviction::try_prune(&dir, &policy)).await {
+        Ok(Ok(Some(report))) if !report.removed.is_empty() => progress.message(
+            Stage::Publish,
+            &format!(
+                "build cache: removed {} item(s), {} → {} bytes of entries and ISOs",
+                report.removed.len(),
+                report.limited_size_before,
+                report.limited_size_after
+            ),
+        ),
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!("build cache eviction failed: {e}"),
+        Err(e) => tracing::warn!("build cache eviction task failed: {e}"),
+    }
 }
 
 /// `file://` URL of a local path.

@@ -230,3 +230,89 @@ pub(super) enum LockError {
     Io(io::Error),
     Cancelled,
 }
+
+/// One ISO held by the cache (verified image and/or an interrupted download), for eviction and
+/// `cache ls`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedIso {
+    /// the pinned sha256 (the file name)
+    pub sha256: String,
+    /// `<sha256>.iso` (may be absent when only a `.part` is left)
+    pub path: PathBuf,
+    /// bytes allocated by the image, the partial download and their records
+    pub size: u64,
+    /// last use: the mtime of `<sha256>.inuse` (touched by every build reading the ISO), else of
+    /// the image itself
+    pub last_used: std::time::SystemTime,
+    /// the shared in-use lock file a build holds while reading the ISO
+    pub in_use_lock: PathBuf,
+    /// the download lock
+    pub download_lock: PathBuf,
+}
+
+/// `<cache_dir>/iso/<sha256>.inuse`: held shared by builds reading the ISO.
+pub fn in_use_lock_path(cache_dir: &Path, sha256: &str) -> PathBuf {
+    cache_dir
+        .join("iso")
+        .join(format!("{}.inuse", sha256.trim().to_ascii_lowercase()))
+}
+
+fn allocated(path: &Path) -> Option<(u64, std::time::SystemTime)> {
+    let m = fs::symlink_metadata(path).ok()?;
+    let modified = m.modified().ok()?;
+    Some((m.blocks().saturating_mul(512), modified))
+}
+
+/// Every ISO in `<cache_dir>/iso` (images and interrupted downloads).
+pub fn cached_isos(cache_dir: &Path) -> Vec<CachedIso> {
+    let dir = cache_dir.join("iso");
+    let Ok(read) = fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut shas: Vec<String> = read
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let sha = name
+                .strip_suffix(".iso")
+                .or_else(|| name.strip_suffix(".iso.part"))?;
+            (sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit())).then(|| sha.to_owned())
+        })
+        .collect();
+    shas.sort();
+    shas.dedup();
+    shas.into_iter()
+        .map(|sha| {
+            let entry = Entry::new(cache_dir, &sha);
+            let mut size = 0;
+            let mut last = std::time::UNIX_EPOCH;
+            for p in [&entry.iso, &entry.verified, &entry.part, &entry.part_meta] {
+                if let Some((s, t)) = allocated(p) {
+                    size += s;
+                    last = last.max(t);
+                }
+            }
+            let in_use_lock = in_use_lock_path(cache_dir, &sha);
+            if let Some((_, t)) = allocated(&in_use_lock) {
+                last = last.max(t);
+            }
+            CachedIso {
+                path: entry.iso.clone(),
+                sha256: sha,
+                size,
+                last_used: last,
+                in_use_lock,
+                download_lock: entry.lock.clone(),
+            }
+        })
+        .collect()
+}
+
+/// Remove a cached ISO, its record and any partial download (lock files stay). The caller holds
+/// its in-use and download locks.
+pub fn remove_cached(cache_dir: &Path, sha256: &str) {
+    let entry = Entry::new(cache_dir, sha256);
+    for p in [&entry.verified, &entry.iso, &entry.part_meta, &entry.part] {
+        remove_quietly(p);
+    }
+}

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+pub use cache::{cached_isos, in_use_lock_path, remove_cached, CachedIso};
 pub use fetch::FetchOptions;
 pub use redact::{provenance_url, redact, redact_url, url_carries_secrets};
 pub use version::{read_iso_version, VyosVersion};

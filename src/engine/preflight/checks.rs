@@ -9,9 +9,6 @@ use crate::engine::spec::{BootAccelerator, BuildMethod};
 
 use super::Probes;
 
-const GIB: u64 = 1 << 30;
-/// Free space kept on top of the estimate (logs, packer cache, normalized copies).
-const MARGIN_BYTES: u64 = 2 * GIB;
 /// Oldest packer with the HCL2 features the packaged templates use.
 const MIN_PACKER: (u32, u32) = (1, 6);
 
@@ -22,10 +19,14 @@ pub struct PreflightRequest {
     pub method: BuildMethod,
     /// `build.allow_tcg` (or `HYOPS_VYOS_ALLOW_TCG=1`)
     pub allow_tcg: bool,
-    /// where the build writes (free space is measured here)
+    /// the cache staging folder the build writes into (free space is measured here)
     pub work_dir: PathBuf,
     /// size of the ISO that will be read (0 when unknown)
     pub iso_bytes: u64,
+    /// the ISO cache directory (measured too; `None`: the ISO counts at `work_dir`)
+    pub iso_cache_dir: Option<PathBuf>,
+    /// the ISO is already in the ISO cache (needs no room there)
+    pub iso_cached: bool,
     /// `build.disk_size_gb`
     pub disk_size_gb: u32,
     /// `smoke_verify.boot.accelerator` when boot verification is enabled (`None`: disabled)
@@ -76,7 +77,7 @@ pub struct PreflightReport {
     pub warnings: Vec<String>,
 }
 
-fn fail(check: &str, found: impl Into<String>, fix: impl Into<String>) -> CheckFailure {
+pub(super) fn fail(check: &str, found: impl Into<String>, fix: impl Into<String>) -> CheckFailure {
     CheckFailure {
         check: check.to_owned(),
         found: found.into(),
@@ -229,28 +230,7 @@ pub async fn run_preflight<P: Probes>(
         }
     }
 
-    let disk = u64::from(req.disk_size_gb) * GIB;
-    let factor = if vm_based { 2 } else { 1 };
-    let needed = req.iso_bytes + factor * disk + MARGIN_BYTES;
-    match probes.free_bytes(&req.work_dir) {
-        Ok(free) if free >= needed => {}
-        Ok(free) => failures.push(fail(
-            "disk-space",
-            format!(
-                "{:.1} GiB free at {}, need {:.1} GiB (ISO + {factor}× disk_size_gb + {} GiB margin)",
-                free as f64 / GIB as f64,
-                req.work_dir.display(),
-                needed as f64 / GIB as f64,
-                MARGIN_BYTES / GIB
-            ),
-            "free space there, point build.workdir / the cache dir at a larger filesystem, or lower disk_size_gb",
-        )),
-        Err(e) => failures.push(fail(
-            "disk-space",
-            e,
-            "make the work directory's filesystem readable",
-        )),
-    }
+    super::space::check_space(probes, req, vm_based, &mut failures);
 
     if failures.is_empty() {
         Ok(report)

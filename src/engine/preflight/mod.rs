@@ -12,10 +12,14 @@
 //! - any method with `smoke_verify.boot` enabled: `qemu-system-x86_64`, and an accelerator the
 //!   boot check may use (`auto`: KVM, or TCG under `allow_tcg`; `kvm`: KVM; `tcg`: always).
 //!
+//! Free disk is measured where the build writes: the cache staging folder and the ISO cache
+//! (see `space`), not `build.workdir`.
+//!
 //! Spawns only short probes (`--version`, `sudo -n true`) through the supervisor; never anything
 //! long-lived. `build.skip_preflight` skips all of it (the caller decides).
 
 mod checks;
+mod space;
 mod system;
 
 pub use checks::{run_preflight, CheckFailure, PreflightError, PreflightReport, PreflightRequest};
@@ -42,4 +46,9 @@ pub trait Probes: Send + Sync {
     fn tool_version(&self, tool: &str) -> impl Future<Output = Option<String>> + Send;
     /// Free bytes available to this user on the filesystem holding `dir`.
     fn free_bytes(&self, dir: &Path) -> Result<u64, String>;
+    /// An identity of the filesystem holding `dir` (its nearest existing ancestor), so needs of
+    /// paths on one filesystem add up; `None` when unknown (each path is checked alone).
+    fn filesystem_id(&self, _dir: &Path) -> Option<u64> {
+        None
+    }
 }

@@ -96,6 +96,19 @@ impl Probes for SystemProbes {
         probe_output(&[tool, arg]).await
     }
 
+    fn filesystem_id(&self, dir: &Path) -> Option<u64> {
+        use std::os::unix::fs::MetadataExt;
+        let mut probe = dir.to_path_buf();
+        loop {
+            if let Ok(m) = std::fs::metadata(&probe) {
+                return Some(m.dev());
+            }
+            if !probe.pop() {
+                return None;
+            }
+        }
+    }
+
     fn free_bytes(&self, dir: &Path) -> Result<u64, String> {
         let mut probe = dir.to_path_buf();
         while !probe.exists() {

@@ -158,6 +158,7 @@ fn read_build(b: &mut Reader<'_>) -> BuildSpec {
         packer_vars_file: b.string("packer_vars_file").map(PathBuf::from),
         packer_extra_args: b.strings("packer_extra_args"),
         vyos_vm_images_dir: b.string("vyos_vm_images_dir").map(PathBuf::from),
+        triggers: b.string_map("triggers").unwrap_or_default(),
         environment: b.string_map("environment").unwrap_or_default(),
         pass_environment: b.strings("pass_environment").unwrap_or_default(),
     }

@@ -37,6 +37,8 @@ pub fn provider_settings(config: &Value) -> Result<ConfiguredSettings, Diagnosti
         s3_region: r.string("s3_region"),
         azure_storage_account: r.string("azure_storage_account"),
         max_parallel_builds: r.u32("max_parallel_builds"),
+        cache_max_size_gb: r.positive_f64("cache_max_size_gb"),
+        cache_failed_max_age: r.string("cache_failed_max_age"),
     };
     let runner = r.block("build_runner", |b| {
         crate::runner::RunnerConfigBuilder::new()
@@ -70,6 +72,18 @@ pub fn provider_settings(config: &Value) -> Result<ConfiguredSettings, Diagnosti
             None
         }
     };
+    if let Some(age) = &settings.cache_failed_max_age {
+        if let Err(e) = crate::engine::duration::parse_go_duration(age) {
+            let path = Path::root().join_attr("cache_failed_max_age");
+            diags.push(
+                crate::tfplugin5::Diagnostic::error(
+                    "Invalid duration",
+                    format!("{path}: {e}; write a Go duration such as \"168h\"."),
+                )
+                .at(path),
+            );
+        }
+    }
     if diags.has_errors() {
         return Err(diags);
     }
@@ -100,5 +114,30 @@ mod tests {
         assert_eq!(got.settings.gcs_credentials, None);
         assert_eq!(got.settings.max_parallel_builds, Some(2));
         assert_eq!(got.unknown, vec![Path::attr("gcs_credentials")]);
+    }
+
+    #[test]
+    fn cache_limits_are_read_and_bad_values_name_their_attribute() {
+        let num = |s: &str| Value::Number(Number::parse(s).unwrap());
+        let cfg = Value::object([
+            ("cache_max_size_gb", num("1.5")),
+            ("cache_failed_max_age", Value::string("72h")),
+        ]);
+        let got = provider_settings(&cfg).unwrap().settings;
+        assert_eq!(got.cache_max_size_gb, Some(1.5));
+        let env = crate::engine::env::EngineEnv::from_env().with_provider_settings(&got);
+        assert_eq!(env.cache_max_size_bytes(), Some(3 << 29));
+        assert_eq!(
+            env.cache_failed_max_age(),
+            std::time::Duration::from_secs(72 * 3600)
+        );
+
+        for (attr, bad) in [
+            ("cache_max_size_gb", num("0")),
+            ("cache_failed_max_age", Value::string("3d")),
+        ] {
+            let diags = provider_settings(&Value::object([(attr, bad)])).unwrap_err();
+            assert!(format!("{diags:?}").contains(attr), "{diags:?}");
+        }
     }
 }

@@ -96,6 +96,18 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A number greater than zero (fractions allowed).
+    pub(super) fn positive_f64(&mut self, name: &str) -> Option<f64> {
+        let v = self.known(name)?;
+        match v.as_number().and_then(|n| n.as_f64()) {
+            Some(f) if f > 0.0 && f.is_finite() => Some(f),
+            _ => {
+                self.wrong_type(name, "a number greater than 0");
+                None
+            }
+        }
+    }
+
     /// A whole number that fits `u32`.
     pub(super) fn u32(&mut self, name: &str) -> Option<u32> {
         let v = self.known(name)?;

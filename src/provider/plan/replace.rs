@@ -76,3 +76,23 @@ fn field<'v>(obj: &'v Value, name: &str) -> &'v Value {
 fn differs(prior: &Value, proposed: &Value) -> bool {
     !proposed.is_wholly_known() || prior != proposed
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_build_trigger_forces_replacement_at_its_path() {
+        let with = |v: &str| {
+            Value::object([(
+                "build",
+                Value::object([("triggers", Value::map([("roles", Value::string(v))]))]),
+            )])
+        };
+        assert_eq!(
+            changed_inputs(&with("v1"), &with("v2")),
+            vec![Path::attr("build").join_attr("triggers")]
+        );
+        assert!(changed_inputs(&with("v1"), &with("v1")).is_empty());
+    }
+}

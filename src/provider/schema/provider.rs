@@ -81,6 +81,21 @@ pub(super) fn schema() -> Schema {
                     "Maximum number of image builds running at once in this provider; further \
                      builds queue. Default 1; must be at least 1.",
                 ),
+                Attribute::optional(
+                    "cache_max_size_gb",
+                    Type::Number,
+                    "Size limit in GiB for the build cache entries plus cached ISOs; after each \
+                     successful create the least recently used go until the cache fits, never \
+                     one a running build uses. Default: no limit. Environment default: \
+                     HYOPS_VYOS_CACHE_MAX_SIZE_GB.",
+                ),
+                Attribute::optional(
+                    "cache_failed_max_age",
+                    Type::String,
+                    "Age (Go duration) after which failed build work directories and build logs \
+                     in the cache are removed. Default \"168h\". Environment default: \
+                     HYOPS_VYOS_CACHE_FAILED_MAX_AGE.",
+                ),
             ],
             block_types: vec![NestedBlock::single("build_runner", build_runner_block())],
         },

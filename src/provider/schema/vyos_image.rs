@@ -204,6 +204,13 @@ fn build_block() -> Block {
                 "Extra environment variables for the builder process.",
             ),
             Attribute::optional(
+                "triggers",
+                Type::map(s.clone()),
+                "Arbitrary values that force a rebuild when they change (like null_resource \
+                 triggers): part of the build fingerprint, never passed to the builder. Use it \
+                 for inputs the fingerprint cannot see (files a script reads, tools on PATH).",
+            ),
+            Attribute::optional(
                 "pass_environment",
                 Type::list(s),
                 "Names of variables of the provider's own environment to pass to every child \
