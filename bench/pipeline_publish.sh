@@ -29,7 +29,10 @@ upload() { # FILE OBJECT CONTENT_TYPE
         -d "{\"name\":\"$2\"}" \
         "$BENCH_GCS_ENDPOINT/upload/storage/v1/b/$BENCH_GCS_BUCKET/o?uploadType=resumable&name=$2" |
         tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
-    curl -fsS -o /dev/null -H "Authorization: Bearer $token" -H "Content-Type: $3" -T "$1" "$loc"
+    local size
+    size=$(stat -c %s "$1")
+    curl -fsS -o /dev/null -H "Authorization: Bearer $token" -H "Content-Type: $3" \
+        -H "Content-Range: bytes 0-$((size - 1))/$size" -T "$1" "$loc"
 }
 upload "$image" "$prefix/image.qcow2" application/octet-stream
 printf '{"artifact_sha256":"%s","source_iso_sha256":"%s"}\n' "$image_sha" "$sha" >"$work/manifest.json"

@@ -136,6 +136,8 @@ mod cli_tests;
 mod create_tests;
 #[path = "build/eviction.rs"]
 mod eviction_tests;
+#[path = "build/normalize.rs"]
+mod normalize_tests;
 #[path = "build/preflight.rs"]
 mod preflight_tests;
 #[path = "build/publish.rs"]

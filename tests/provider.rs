@@ -123,6 +123,7 @@ fn contract() -> ArtifactContract {
         artifacts: [("vyos-1.5-qcow2".to_string(), entry)]
             .into_iter()
             .collect(),
+        normalization: None,
         build_host: String::new(),
         verification: None,
     }

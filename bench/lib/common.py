@@ -17,6 +17,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BENCH = os.path.dirname(HERE)
 ROOT = os.path.dirname(BENCH)
 MIB = 1 << 20
+SA_EMAIL = "bench@hyops-bench.iam.gserviceaccount.com"
+BUCKET = "hyops-bench"
 COOKIE = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2"
 SOURCE = "registry.terraform.io/hybridops/hyops"
 # The builder both sides run: a real qemu-img pass over the whole ISO. Small (smoke) fixtures are

@@ -68,6 +68,25 @@ pub struct ArtifactContract {
     /// artifacts recorded before it existed)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
+    /// what normalization did to the builder's image (absent in contracts made before it was
+    /// recorded)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalization: Option<Normalization>,
+}
+
+/// What normalization did to the builder's image to make the primary artifact (`build.normalize`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Normalization {
+    /// `build.normalize`: `auto`, `always` or `compress`
+    pub mode: String,
+    /// `kept` (the builder's file, byte for byte), `converted` (its format differed from
+    /// `artifact_format`), `reencoded` (`always`) or `compressed` (`compress`)
+    pub action: String,
+    /// format of the builder's output as `qemu-img` read it (`qcow2`, `raw`)
+    pub source_format: String,
+    /// compression inside a qcow2 primary: `zstd` or `zlib`; empty when uncompressed or raw
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub compression_type: String,
 }
 
 /// One entry of the `artifacts` map (HyOps shape).

@@ -9,8 +9,11 @@
 //! for `sha`, `sse2`, `ssse3`, `sse4.1`); [`sha_ni_available`] reports the same probe so callers and
 //! benches can log which path runs. CRC32C uses the SSE4.2 instruction (the `crc32c` crate) and costs
 //! a small fraction of SHA-256. MD5 has no hardware help and runs at about half SHA-NI speed, so when
-//! requested it is computed on its own thread from shared (reference-counted) blocks and never gates
-//! the main pass. [`hash_file`] is blocking: call it from `spawn_blocking` in async code.
+//! requested it is computed on a side thread from shared (reference-counted) blocks and never gates
+//! the main pass; CRC32C then runs on that thread too. [`hash_file`] also moves CRC32C to a side
+//! thread when the machine has a second core (its blocks are shared, not copied), so SHA-256 is
+//! all the reading thread computes. [`hash_file`] is blocking: call it from `spawn_blocking` in
+//! async code.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -20,7 +23,7 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
 
 use base64::Engine as _;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
@@ -29,9 +32,14 @@ use tokio_util::sync::CancellationToken;
 /// cache-friendly and to notice a cancellation quickly.
 pub const BLOCK_SIZE: usize = 4 << 20;
 
-/// Blocks queued to the MD5 thread before the main pass waits for it (bounds memory to a few
+/// Blocks queued to the side thread before the main pass waits for it (bounds memory to a few
 /// blocks).
-const MD5_QUEUE: usize = 4;
+const SIDE_QUEUE: usize = 4;
+
+/// Read size of [`hash_file`] when its blocks are shared with the side thread: a fresh
+/// allocation per block, so smaller than [`BLOCK_SIZE`] to keep the blocks in flight (queue,
+/// side thread, reader) at a few MiB.
+const SHARED_BLOCK_SIZE: usize = 1 << 20;
 
 /// Digests of one byte stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +109,11 @@ pub fn hash_file(
     hash_file_counted(path, want_md5, cancel, &AtomicU64::new(0))
 }
 
+/// Whether a second core is there to take CRC32C (and MD5) off the reading thread.
+fn second_core() -> bool {
+    std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+}
+
 /// [`hash_file`] that adds the bytes hashed so far to `counter` (for progress reports from
 /// another task).
 pub fn hash_file_counted(
@@ -109,7 +122,7 @@ pub fn hash_file_counted(
     cancel: &CancellationToken,
     counter: &AtomicU64,
 ) -> Result<FileDigests, HashError> {
-    let mut hasher = Hasher::new(want_md5);
+    let mut hasher = Hasher::with_side_thread(want_md5, second_core());
     hash_prefix_counted(path, u64::MAX, &mut hasher, cancel, counter)?;
     Ok(hasher.finish())
 }
@@ -140,8 +153,8 @@ fn hash_prefix_counted(
     let file = File::open(path).map_err(io_err)?;
     let mut file = file.take(limit);
     let mut fed = 0u64;
-    let md5 = hasher.md5.is_some();
-    let mut reused = if md5 {
+    let shared = hasher.side.is_some();
+    let mut reused = if shared {
         Vec::new()
     } else {
         vec![0u8; BLOCK_SIZE]
@@ -150,15 +163,18 @@ fn hash_prefix_counted(
         if cancel.is_cancelled() {
             return Err(HashError::Cancelled);
         }
-        if md5 {
-            // Fresh blocks, shared with the MD5 thread without copying.
-            let mut block = BytesMut::zeroed(BLOCK_SIZE);
-            let n = read_full(&mut file, &mut block).map_err(io_err)?;
+        if shared {
+            // Fresh blocks, shared with the side thread without copying; read into spare
+            // capacity, so no block is zeroed first.
+            let mut block = Vec::with_capacity(SHARED_BLOCK_SIZE);
+            let n = (&mut file)
+                .take(SHARED_BLOCK_SIZE as u64)
+                .read_to_end(&mut block)
+                .map_err(io_err)?;
             if n == 0 {
                 break;
             }
-            block.truncate(n);
-            hasher.update_bytes(block.freeze());
+            hasher.update_bytes(Bytes::from(block));
             fed += n as u64;
             counter.fetch_add(n as u64, Ordering::Relaxed);
         } else {
@@ -190,31 +206,43 @@ fn read_full(file: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 
 /// Streaming digests: feed bytes in order, then [`Hasher::finish`].
 ///
-/// SHA-256 and CRC32C run on the caller's thread; MD5 (when asked for) on a helper thread.
+/// SHA-256 runs on the caller's thread. CRC32C runs there too, unless a side thread exists: it
+/// is started for MD5 (when asked for) or on request ([`Hasher::with_side_thread`]), and then
+/// computes CRC32C and MD5 from the same blocks.
 pub struct Hasher {
     sha256: Sha256,
     crc32c: u32,
     size: u64,
-    md5: Option<Md5Worker>,
+    side: Option<SideWorker>,
 }
 
 impl std::fmt::Debug for Hasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hasher")
             .field("size", &self.size)
-            .field("md5", &self.md5.is_some())
+            .field("side_thread", &self.side.is_some())
             .finish()
     }
 }
 
 impl Hasher {
-    /// A fresh hasher; `want_md5` starts the MD5 thread.
+    /// A fresh hasher; `want_md5` starts the side thread (MD5 and CRC32C).
     pub fn new(want_md5: bool) -> Hasher {
+        Hasher::with_side_thread(want_md5, false)
+    }
+
+    /// A fresh hasher whose CRC32C (and MD5 when `want_md5`) runs on a side thread when
+    /// `side_thread` or `want_md5`. Feed it with [`Hasher::update_bytes`] to avoid copies.
+    pub fn with_side_thread(want_md5: bool, side_thread: bool) -> Hasher {
         Hasher {
             sha256: Sha256::new(),
             crc32c: 0,
             size: 0,
-            md5: want_md5.then(Md5Worker::start),
+            side: if want_md5 || side_thread {
+                SideWorker::start(want_md5)
+            } else {
+                None
+            },
         }
     }
 
@@ -223,19 +251,27 @@ impl Hasher {
         self.size
     }
 
-    /// Feeds a slice (copied once for the MD5 thread when MD5 is on).
+    /// Feeds a slice (copied once for the side thread when there is one).
     pub fn update(&mut self, data: &[u8]) {
-        if let Some(worker) = &mut self.md5 {
-            worker.send(Bytes::copy_from_slice(data));
+        match &mut self.side {
+            Some(worker) => {
+                worker.send(Bytes::copy_from_slice(data));
+                self.sha256.update(data);
+                self.size += data.len() as u64;
+            }
+            None => self.update_local(data),
         }
-        self.update_local(data);
     }
 
-    /// Feeds a shared buffer (no copy for the MD5 thread).
+    /// Feeds a shared buffer (no copy for the side thread).
     pub fn update_bytes(&mut self, data: Bytes) {
-        self.update_local(&data);
-        if let Some(worker) = &mut self.md5 {
-            worker.send(data);
+        match &mut self.side {
+            Some(worker) => {
+                self.sha256.update(&data);
+                self.size += data.len() as u64;
+                worker.send(data);
+            }
+            None => self.update_local(&data),
         }
     }
 
@@ -245,75 +281,81 @@ impl Hasher {
         self.size += data.len() as u64;
     }
 
-    /// Final digests (waits for the MD5 thread to drain).
+    /// Final digests (waits for the side thread to drain).
     pub fn finish(self) -> FileDigests {
-        let md5 = self.md5.and_then(Md5Worker::finish);
+        let sha256 = hex::encode(self.sha256.finalize());
+        let (crc32c, md5) = match self.side {
+            Some(worker) => worker.finish(),
+            None => (self.crc32c, None),
+        };
         FileDigests {
-            sha256: hex::encode(self.sha256.finalize()),
-            crc32c: self.crc32c,
+            sha256,
+            crc32c,
             md5,
             size: self.size,
         }
     }
 }
 
-/// The MD5 helper thread: receives blocks in order over a bounded channel.
-struct Md5Worker {
+/// The side thread: receives blocks in order over a bounded channel and returns their CRC32C and,
+/// when asked, MD5.
+struct SideWorker {
     tx: Option<SyncSender<Bytes>>,
-    handle: Option<JoinHandle<String>>,
+    handle: Option<JoinHandle<(u32, Option<String>)>>,
 }
 
-impl Md5Worker {
-    fn start() -> Md5Worker {
-        let (tx, rx) = sync_channel::<Bytes>(MD5_QUEUE);
-        let handle = std::thread::Builder::new()
-            .name("hyops-md5".into())
+impl SideWorker {
+    /// `None` when no thread can be started (then everything runs on the caller's thread and
+    /// there is no MD5; the caller decides what that means).
+    fn start(want_md5: bool) -> Option<SideWorker> {
+        let (tx, rx) = sync_channel::<Bytes>(SIDE_QUEUE);
+        let spawned = std::thread::Builder::new()
+            .name("hyops-digest".into())
             .spawn(move || {
-                let mut md5 = Md5::new();
+                let mut md5 = want_md5.then(Md5::new);
+                let mut crc = 0u32;
                 for block in rx {
-                    md5.update(&block);
+                    crc = crc32c::crc32c_append(crc, &block);
+                    if let Some(m) = &mut md5 {
+                        m.update(&block);
+                    }
                 }
-                hex::encode(md5.finalize())
+                (crc, md5.map(|m| hex::encode(m.finalize())))
             });
-        match handle {
-            Ok(handle) => Md5Worker {
+        match spawned {
+            Ok(handle) => Some(SideWorker {
                 tx: Some(tx),
                 handle: Some(handle),
-            },
+            }),
             Err(e) => {
-                // Without a thread there is no MD5; finish() reports None and the caller decides.
-                tracing::error!(error = %e, "cannot start the md5 thread");
-                Md5Worker {
-                    tx: None,
-                    handle: None,
-                }
+                tracing::error!(error = %e, "cannot start the digest thread");
+                None
             }
         }
     }
 
     fn send(&mut self, block: Bytes) {
         if let Some(tx) = &self.tx {
+            // The receiver only goes away when the thread panicked; finish() re-raises that.
             if tx.send(block).is_err() {
-                tracing::error!("md5 thread stopped early");
                 self.tx = None;
             }
         }
     }
 
-    fn finish(mut self) -> Option<String> {
+    fn finish(mut self) -> (u32, Option<String>) {
         drop(self.tx.take());
-        let handle = self.handle.take()?;
-        match handle.join() {
-            Ok(hex) => Some(hex),
-            Err(_) => {
-                tracing::error!("md5 thread panicked");
-                None
-            }
+        match self.handle.take().map(JoinHandle::join) {
+            Some(Ok(out)) => out,
+            // A panic in the digest thread is a bug: surface it where the digests were wanted
+            // (a blocking task turns it into an error) rather than report a wrong checksum.
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+            None => (0, None),
         }
     }
 }
 
-impl Drop for Md5Worker {
+impl Drop for SideWorker {
     fn drop(&mut self) {
         // Close the channel so the thread ends; it is detached if finish() never ran.
         drop(self.tx.take());
@@ -357,7 +399,14 @@ mod tests {
             h.update(chunk);
         }
         let streamed = h.finish();
+        let mut side = Hasher::with_side_thread(false, true);
+        for chunk in data.chunks(1 << 20) {
+            side.update_bytes(Bytes::copy_from_slice(chunk));
+        }
+        let side = side.finish();
         assert_eq!(from_file, streamed);
+        assert_eq!((side.crc32c, side.size), (streamed.crc32c, streamed.size));
+        assert_eq!(side.md5, None);
         assert_eq!(plain.sha256, streamed.sha256);
         assert_eq!(plain.md5, None);
         assert_eq!(from_file.size, data.len() as u64);

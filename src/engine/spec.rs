@@ -141,6 +141,31 @@ impl BuildMethod {
     }
 }
 
+/// `build.normalize`: what happens to the builder's image before it is hashed and published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NormalizeMode {
+    /// take the builder's output as it is when it already is the primary format (default);
+    /// convert only when the formats differ
+    #[default]
+    Auto,
+    /// always re-encode (compressed qcow2 with zlib, or raw): reproducible bytes from any builder
+    Always,
+    /// re-encode as compressed qcow2, zstd where `qemu-img` supports it, else zlib
+    Compress,
+}
+
+impl NormalizeMode {
+    /// The attribute's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NormalizeMode::Auto => "auto",
+            NormalizeMode::Always => "always",
+            NormalizeMode::Compress => "compress",
+        }
+    }
+}
+
 /// `build.console`
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -205,6 +230,9 @@ pub struct BuildSpec {
     /// `environment`: extra environment for the builder
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
+    /// `normalize` (default `auto`)
+    #[serde(default)]
+    pub normalize: Option<NormalizeMode>,
     /// `pass_environment`: names of variables of the provider's own environment that every child
     /// (builder, smoke-verify and publish commands) also gets; nothing else is inherited beyond
     /// the supervisor's base allow-list

@@ -101,6 +101,18 @@ pub fn validate_spec(spec: &ImageSpec, env: &EngineEnv) -> Vec<SpecProblem> {
             }
         }
     }
+    if spec.build.normalize == Some(crate::engine::spec::NormalizeMode::Compress)
+        && spec.artifact_format != crate::engine::spec::ArtifactFormat::Qcow2
+    {
+        bad(
+            "build.normalize",
+            format!(
+                "\"compress\" makes compressed qcow2, but artifact_format is {:?}; for a \
+                 compressed raw image add \"raw.zst\" or \"raw.xz\" to additional_formats",
+                spec.artifact_format.as_str()
+            ),
+        );
+    }
     for (name, value) in [
         ("timeouts.create", &spec.timeouts.create),
         ("timeouts.delete", &spec.timeouts.delete),

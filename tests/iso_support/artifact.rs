@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use hyops::engine::artifact::{normalize, ArtifactError};
+use hyops::engine::artifact::{self, ArtifactError, ArtifactFile, NormalizeRequest};
 use hyops::engine::hash::{hash_file, sha_ni_available};
-use hyops::engine::spec::{ArtifactFormat, ExtraFormat};
+use hyops::engine::spec::{ArtifactFormat, ExtraFormat, NormalizeMode};
 use tokio_util::sync::CancellationToken;
 
 use crate::fixtures::{self, fixtures, sh};
@@ -51,6 +51,32 @@ fn make_raw_disk(dir: &Path) -> PathBuf {
     path
 }
 
+/// `artifact::normalize` with a gate that passed and the input format left to it.
+#[allow(clippy::too_many_arguments)]
+async fn normalize(
+    input: &Path,
+    format: ArtifactFormat,
+    extras: &[ExtraFormat],
+    out_dir: &Path,
+    artifact_key: &str,
+    want_md5: bool,
+    mode: NormalizeMode,
+    cancel: &CancellationToken,
+) -> Result<Vec<ArtifactFile>, ArtifactError> {
+    let req = NormalizeRequest {
+        input,
+        input_format: None,
+        gate_passed: true,
+        format,
+        extras,
+        mode,
+        out_dir,
+        artifact_key,
+        want_md5,
+    };
+    artifact::normalize(&req, cancel).await.map(|n| n.files)
+}
+
 fn shell_sha256(path: &Path) -> String {
     sh(&format!("sha256sum '{}' | cut -d' ' -f1", path.display()))
 }
@@ -84,6 +110,7 @@ async fn normalize_produces_every_format_with_correct_digests() {
             &out,
             "vyos-test",
             true,
+            NormalizeMode::Always,
             &CancellationToken::new(),
         )
         .await
@@ -169,6 +196,7 @@ async fn normalize_raw_and_img_primaries_keep_the_bytes() {
             &out,
             "k1",
             false,
+            NormalizeMode::Auto,
             &cancel,
         )
         .await
@@ -190,9 +218,18 @@ async fn normalize_raw_and_img_primaries_keep_the_bytes() {
         ));
         assert_eq!(round_trip, raw_sha);
 
-        let img = normalize(&raw, ArtifactFormat::Img, &[], &out, "k2", false, &cancel)
-            .await
-            .unwrap();
+        let img = normalize(
+            &raw,
+            ArtifactFormat::Img,
+            &[],
+            &out,
+            "k2",
+            false,
+            NormalizeMode::Auto,
+            &cancel,
+        )
+        .await
+        .unwrap();
         assert_eq!(img.len(), 1);
         assert_eq!(img[0].path, out.join("k2.img"));
         assert_eq!(img[0].sha256, raw_sha);
@@ -214,6 +251,7 @@ async fn normalize_failures_and_cancellation_leave_nothing_behind() {
             &out,
             "k1",
             false,
+            NormalizeMode::Auto,
             &CancellationToken::new(),
         )
         .await
@@ -234,6 +272,7 @@ async fn normalize_failures_and_cancellation_leave_nothing_behind() {
             &out,
             "k1",
             false,
+            NormalizeMode::Auto,
             &cancel,
         )
         .await
@@ -248,6 +287,7 @@ async fn normalize_failures_and_cancellation_leave_nothing_behind() {
             &out,
             "../escape",
             false,
+            NormalizeMode::Auto,
             &CancellationToken::new(),
         )
         .await

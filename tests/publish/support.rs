@@ -105,6 +105,7 @@ pub(crate) fn meta(version: &str) -> ManifestMeta {
             sha256: "0".repeat(64),
         },
         notes: None,
+        normalization: None,
         verification: None,
     }
 }

@@ -1,30 +1,39 @@
 //! Artifact normalization: turn a builder's disk image into the published encodings, with digests.
 //!
-//! [`normalize`] writes `<out_dir>/<artifact_key>.<ext>` for the primary format (`qcow2`: compressed
-//! qcow2 via `qemu-img convert -O qcow2 -c`; `raw`/`img`: `qemu-img convert -O raw`) and for each
-//! extra (`raw.xz`, `raw.zst`, `raw.gz` streamed from a raw rendering; `qcow2`: compressed qcow2,
-//! skipped when it is already the primary). Every output is written under a temp name in `out_dir`
-//! and renamed only once all outputs succeeded: on error or cancellation nothing partial remains.
-//! Final files are 0644 (they are meant to be published; nothing is group/world-writable).
+//! [`normalize_each`] writes `<out_dir>/<artifact_key>.<ext>` for the primary format as
+//! `build.normalize` says (see [`primary`]: `auto` keeps a builder output that already is the
+//! requested format, byte for byte; `always` re-encodes; `compress` re-encodes as compressed
+//! qcow2) and then each extra (`raw.xz`, `raw.zst`, `raw.gz` streamed from a raw rendering;
+//! `qcow2`: compressed qcow2, skipped when it is already the primary). Each output is written
+//! under a temp name in `out_dir`, renamed into place as soon as it is complete and hashed, and
+//! handed to the caller's callback then (so it can be uploaded while the next one is encoded). On
+//! error or cancellation the temp files and every output already placed are removed: nothing
+//! partial remains. Final files are 0644 (they are meant to be published; nothing is
+//! group/world-writable). [`normalize`] is the same without a callback.
 //!
-//! Digests: compressed extras are hashed while being written; `qemu-img` outputs are hashed in one
-//! pass afterwards. MD5 only when asked (`want_md5`), on its own thread. The input format comes
-//! from its extension (`.raw`/`.img` → raw, `.qcow2`) or else from one `qemu-img info` probe, and is
-//! then passed explicitly (`-f`) to every conversion. Knows no storage backend.
+//! Digests: compressed extras are hashed while being written; `qemu-img` outputs and kept files
+//! are hashed in one pass afterwards (crc32c and md5 on a second thread beside sha256). MD5 only
+//! when asked (`want_md5`). The input format is the one the smoke gate read when the caller
+//! passes it, else it comes from its extension (`.raw`/`.img` → raw) or one `qemu-img info`
+//! probe, and is then passed explicitly (`-f`) to every conversion. Knows no storage backend.
 
 mod compress;
+mod primary;
 mod qemu;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use tempfile::NamedTempFile;
+use tempfile::TempPath;
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::contract::Normalization;
 use crate::engine::hash::{self, FileDigests, HashError};
-use crate::engine::spec::{ArtifactFormat, ExtraFormat};
+use crate::engine::spec::{ArtifactFormat, ExtraFormat, NormalizeMode};
 use compress::{Codec, CompressError};
+use primary::Plan;
+use qemu::Qcow2Compression;
 
 /// Mode of finished artifacts.
 const ARTIFACT_MODE: u32 = 0o644;
@@ -94,87 +103,169 @@ pub enum ArtifactError {
     Cancelled,
 }
 
+/// What to normalize and how.
+#[derive(Debug, Clone, Copy)]
+pub struct NormalizeRequest<'a> {
+    /// the builder's image
+    pub input: &'a Path,
+    /// its format as the smoke gate's `qemu-img info` read it; `None`: decided here
+    pub input_format: Option<&'a str>,
+    /// the smoke gate ran and passed (false for a tolerated failure): `auto` keeps only a file
+    /// that passed
+    pub gate_passed: bool,
+    /// `artifact_format`
+    pub format: ArtifactFormat,
+    /// `additional_formats`
+    pub extras: &'a [ExtraFormat],
+    /// `build.normalize`
+    pub mode: NormalizeMode,
+    /// where the outputs go (created if missing)
+    pub out_dir: &'a Path,
+    /// `artifact_key` (the outputs' file stem)
+    pub artifact_key: &'a str,
+    /// compute md5 too (a publish backend wants it)
+    pub want_md5: bool,
+}
+
+/// The outputs of a normalization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Normalized {
+    /// the primary first, then the extras in the order asked (duplicates dropped)
+    pub files: Vec<ArtifactFile>,
+    /// what was done to make the primary
+    pub normalization: Normalization,
+}
+
 /// An output waiting for its rename.
 struct Pending {
-    tmp: NamedTempFile,
+    tmp: TempPath,
     file: ArtifactFile,
 }
 
-/// Normalizes `input` into the primary `format` plus `extras` under `out_dir` (created if missing).
-/// Returns the primary first, then the extras in the order given (duplicates dropped).
+/// Outputs already renamed into place; removed again unless [`Placed::done`] is called.
+struct Placed(Vec<ArtifactFile>);
+
+impl Placed {
+    fn done(mut self) -> Vec<ArtifactFile> {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl Drop for Placed {
+    fn drop(&mut self) {
+        for f in &self.0 {
+            let _ = fs::remove_file(&f.path);
+        }
+    }
+}
+
+/// [`normalize_each`] without a callback.
 pub async fn normalize(
-    input: &Path,
-    format: ArtifactFormat,
-    extras: &[ExtraFormat],
-    out_dir: &Path,
-    artifact_key: &str,
-    want_md5: bool,
+    req: &NormalizeRequest<'_>,
     cancel: &CancellationToken,
-) -> Result<Vec<ArtifactFile>, ArtifactError> {
-    validate_key(artifact_key)?;
+) -> Result<Normalized, ArtifactError> {
+    normalize_each(req, cancel, &mut |_| {}).await
+}
+
+/// Normalizes `req.input` into the primary format plus the extras under `req.out_dir`, calling
+/// `ready` with each output as soon as it is in place with its digests (the primary first).
+pub async fn normalize_each(
+    req: &NormalizeRequest<'_>,
+    cancel: &CancellationToken,
+    ready: &mut (dyn FnMut(&ArtifactFile) + Send),
+) -> Result<Normalized, ArtifactError> {
+    let (out_dir, key, want_md5) = (req.out_dir, req.artifact_key, req.want_md5);
+    validate_key(key)?;
     fs::create_dir_all(out_dir).map_err(|source| ArtifactError::Io {
         path: out_dir.to_path_buf(),
         source,
     })?;
-    let source = qemu::info(input, format_hint(input), cancel).await?;
-    tracing::info!(input = %input.display(), format = %source.format, virtual_size = source.virtual_size, "normalizing");
-
-    let mut pending = Vec::new();
-    let primary_ext = format.as_str();
-    let primary_tmp = temp_in(out_dir, artifact_key, primary_ext)?;
-    let (out_format, compressed) = match format {
-        ArtifactFormat::Qcow2 => ("qcow2", true),
-        ArtifactFormat::Raw | ArtifactFormat::Img => ("raw", false),
+    let source = match (req.input_format, format_hint(req.input)) {
+        (Some(known), _) => qemu::info(req.input, Some(known), cancel).await?,
+        // A `.qcow2` name is only a hint: a builder may have written raw bytes there.
+        (None, Some("qcow2")) => match qemu::info(req.input, Some("qcow2"), cancel).await {
+            Err(ArtifactError::Tool { .. }) => qemu::info(req.input, None, cancel).await?,
+            other => other?,
+        },
+        (None, hint) => qemu::info(req.input, hint, cancel).await?,
     };
-    qemu::convert(
-        input,
-        &source.format,
-        primary_tmp.path(),
-        out_format,
-        compressed,
-        cancel,
-    )
-    .await?;
-    pending.push(
-        finish_qemu_output(
-            primary_tmp,
-            out_dir,
-            artifact_key,
-            primary_ext,
-            out_format,
-            want_md5,
-            cancel,
-        )
-        .await?,
-    );
+    let plan = primary::plan(req.mode, req.format, &source, req.gate_passed, cancel).await;
+    let normalization = primary::record(req.mode, plan, &source);
+    tracing::info!(input = %req.input.display(), format = %source.format,
+        virtual_size = source.virtual_size, mode = req.mode.as_str(),
+        action = %normalization.action, "normalizing");
+
+    let mut placed = Placed(Vec::new());
+    let primary_ext = req.format.as_str();
+    let primary = match plan {
+        Plan::Keep => {
+            let tmp = tempfile::Builder::new()
+                .prefix(&format!(".{key}.{primary_ext}."))
+                .suffix(".tmp")
+                .make_in(out_dir, |path| primary::keep(req.input, path))
+                .map_err(|source| ArtifactError::Io {
+                    path: out_dir.to_path_buf(),
+                    source,
+                })?
+                .into_temp_path();
+            let digests = hash_blocking(&tmp, want_md5, cancel).await?;
+            Pending {
+                file: artifact_file(
+                    out_dir,
+                    key,
+                    primary_ext,
+                    None,
+                    source.virtual_size,
+                    digests,
+                ),
+                tmp,
+            }
+        }
+        Plan::Convert {
+            format,
+            compression,
+            ..
+        } => {
+            let tmp = temp_in(out_dir, key, primary_ext)?;
+            qemu::convert(req.input, &source.format, &tmp, format, compression, cancel).await?;
+            finish_qemu_output(tmp, out_dir, key, primary_ext, format, want_md5, cancel).await?
+        }
+    };
+    place(primary, &mut placed, ready)?;
 
     let mut seen = Vec::new();
-    let mut extra_raw: Option<NamedTempFile> = None;
-    for &extra in extras {
+    let mut extra_raw: Option<TempPath> = None;
+    for &extra in req.extras {
         if seen.contains(&extra) {
             continue;
         }
         seen.push(extra);
         let codec = match extra {
-            ExtraFormat::Qcow2 if format == ArtifactFormat::Qcow2 => {
+            ExtraFormat::Qcow2 if req.format == ArtifactFormat::Qcow2 => {
                 tracing::debug!("extra qcow2 is the primary format; skipped");
                 continue;
             }
             ExtraFormat::Qcow2 => {
-                let tmp = temp_in(out_dir, artifact_key, "qcow2")?;
-                qemu::convert(input, &source.format, tmp.path(), "qcow2", true, cancel).await?;
-                pending.push(
-                    finish_qemu_output(
-                        tmp,
-                        out_dir,
-                        artifact_key,
-                        "qcow2",
-                        "qcow2",
-                        want_md5,
-                        cancel,
-                    )
-                    .await?,
-                );
+                let compression =
+                    if req.mode == NormalizeMode::Compress && qemu::zstd_supported(cancel).await {
+                        Qcow2Compression::Zstd
+                    } else {
+                        Qcow2Compression::Zlib
+                    };
+                let tmp = temp_in(out_dir, key, "qcow2")?;
+                qemu::convert(
+                    req.input,
+                    &source.format,
+                    &tmp,
+                    "qcow2",
+                    compression,
+                    cancel,
+                )
+                .await?;
+                let done =
+                    finish_qemu_output(tmp, out_dir, key, "qcow2", "qcow2", want_md5, cancel)
+                        .await?;
+                place(done, &mut placed, ready)?;
                 continue;
             }
             ExtraFormat::RawXz => Codec::Xz,
@@ -182,41 +273,53 @@ pub async fn normalize(
             ExtraFormat::RawGz => Codec::Gzip,
         };
         // The raw rendering: the primary when it is raw, else a temp conversion made once.
-        let raw_path = if format == ArtifactFormat::Qcow2 {
+        let raw_path = if req.format == ArtifactFormat::Qcow2 {
             if extra_raw.is_none() {
-                let tmp = temp_in(out_dir, artifact_key, "raw")?;
-                qemu::convert(input, &source.format, tmp.path(), "raw", false, cancel).await?;
+                let tmp = temp_in(out_dir, key, "raw")?;
+                qemu::convert(
+                    req.input,
+                    &source.format,
+                    &tmp,
+                    "raw",
+                    Qcow2Compression::None,
+                    cancel,
+                )
+                .await?;
                 extra_raw = Some(tmp);
             }
-            extra_raw.as_ref().map(|t| t.path().to_path_buf())
+            extra_raw.as_ref().map(|t| t.to_path_buf())
         } else {
-            pending.first().map(|p| p.tmp.path().to_path_buf())
+            placed.0.first().map(|p| p.path.clone())
         };
         let Some(raw_path) = raw_path else {
             return Err(ArtifactError::Invalid("no raw rendering available".into()));
         };
         let ext = extra.as_str();
-        let tmp = temp_in(out_dir, artifact_key, ext)?;
+        let tmp = temp_in(out_dir, key, ext)?;
         let digests = compress_blocking(&raw_path, &tmp, codec, want_md5, cancel).await?;
-        pending.push(Pending {
+        let done = Pending {
             file: artifact_file(
                 out_dir,
-                artifact_key,
+                key,
                 ext,
                 Some(codec.name()),
                 source.virtual_size,
                 digests,
             ),
             tmp,
-        });
+        };
+        place(done, &mut placed, ready)?;
     }
     drop(extra_raw);
-    commit(pending)
+    Ok(Normalized {
+        files: placed.done(),
+        normalization,
+    })
 }
 
 /// Hashes a `qemu-img` output and reads back its virtual size.
 async fn finish_qemu_output(
-    tmp: NamedTempFile,
+    tmp: TempPath,
     out_dir: &Path,
     key: &str,
     ext: &str,
@@ -224,8 +327,8 @@ async fn finish_qemu_output(
     want_md5: bool,
     cancel: &CancellationToken,
 ) -> Result<Pending, ArtifactError> {
-    let info = qemu::info(tmp.path(), Some(qemu_format), cancel).await?;
-    let digests = hash_blocking(tmp.path(), want_md5, cancel).await?;
+    let info = qemu::info(&tmp, Some(qemu_format), cancel).await?;
+    let digests = hash_blocking(&tmp, want_md5, cancel).await?;
     Ok(Pending {
         file: artifact_file(out_dir, key, ext, None, info.virtual_size, digests),
         tmp,
@@ -252,40 +355,36 @@ fn artifact_file(
     }
 }
 
-/// Renames every pending output into place; on any failure the already renamed ones are removed.
-fn commit(pending: Vec<Pending>) -> Result<Vec<ArtifactFile>, ArtifactError> {
-    let mut done: Vec<ArtifactFile> = Vec::with_capacity(pending.len());
-    for Pending { tmp, file } in pending {
-        let result = fs::set_permissions(tmp.path(), fs::Permissions::from_mode(ARTIFACT_MODE))
-            .map_err(|source| ArtifactError::Io {
-                path: tmp.path().to_path_buf(),
-                source,
-            })
-            .and_then(|()| {
-                tmp.persist(&file.path)
-                    .map(drop)
-                    .map_err(|e| ArtifactError::Io {
-                        path: file.path.clone(),
-                        source: e.error,
-                    })
-            });
-        if let Err(e) = result {
-            for placed in &done {
-                let _ = fs::remove_file(&placed.path);
-            }
-            return Err(e);
+/// Renames a finished output into place (0644) and hands it to `ready`; `placed` removes it
+/// again should a later output fail.
+fn place(
+    pending: Pending,
+    placed: &mut Placed,
+    ready: &mut (dyn FnMut(&ArtifactFile) + Send),
+) -> Result<(), ArtifactError> {
+    let Pending { tmp, file } = pending;
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(ARTIFACT_MODE)).map_err(|source| {
+        ArtifactError::Io {
+            path: tmp.to_path_buf(),
+            source,
         }
-        done.push(file);
-    }
-    Ok(done)
+    })?;
+    tmp.persist(&file.path).map_err(|e| ArtifactError::Io {
+        path: file.path.clone(),
+        source: e.error,
+    })?;
+    placed.0.push(file.clone());
+    ready(&file);
+    Ok(())
 }
 
-/// A temp file in `out_dir` named after the output it will become.
-fn temp_in(out_dir: &Path, key: &str, ext: &str) -> Result<NamedTempFile, ArtifactError> {
+/// A temp file in `out_dir` named after the output it will become (removed on drop).
+fn temp_in(out_dir: &Path, key: &str, ext: &str) -> Result<TempPath, ArtifactError> {
     tempfile::Builder::new()
         .prefix(&format!(".{key}.{ext}."))
         .suffix(".tmp")
         .tempfile_in(out_dir)
+        .map(tempfile::NamedTempFile::into_temp_path)
         .map_err(|source| ArtifactError::Io {
             path: out_dir.to_path_buf(),
             source,
@@ -308,16 +407,17 @@ async fn hash_blocking(
 
 async fn compress_blocking(
     raw: &Path,
-    tmp: &NamedTempFile,
+    tmp: &TempPath,
     codec: Codec,
     want_md5: bool,
     cancel: &CancellationToken,
 ) -> Result<FileDigests, ArtifactError> {
-    let out = tmp
-        .as_file()
-        .try_clone()
+    let out = fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(tmp)
         .map_err(|source| ArtifactError::Io {
-            path: tmp.path().to_path_buf(),
+            path: tmp.to_path_buf(),
             source,
         })?;
     let (raw_owned, token) = (raw.to_path_buf(), cancel.clone());
@@ -337,7 +437,7 @@ async fn compress_blocking(
             source,
         }),
         Ok(Err(CompressError::Write(source))) => Err(ArtifactError::Io {
-            path: tmp.path().to_path_buf(),
+            path: tmp.to_path_buf(),
             source,
         }),
         Err(e) => Err(ArtifactError::Parse(format!(

@@ -1,5 +1,6 @@
-//! `qemu-img` calls: `info --output=json` and `convert`. All child processes of the artifact layer
-//! start in [`run_tool`], through the engine supervisor.
+//! `qemu-img` calls: `info --output=json`, `convert`, and a one-time probe for qcow2 zstd
+//! compression. All child processes of the artifact layer start in [`run_tool`], through the
+//! engine supervisor.
 //!
 //! Children get a cleared environment (only `PATH` and `LC_ALL=C`), so no secret held in this
 //! process's environment reaches them; cancellation terminates their process group.
@@ -24,6 +25,85 @@ pub(super) struct ImageInfo {
     /// guest-visible size in bytes
     #[serde(rename = "virtual-size")]
     pub(super) virtual_size: u64,
+    /// a backing file, when the image has one (reads fall through to it)
+    #[serde(rename = "backing-filename", default)]
+    pub(super) backing_filename: Option<String>,
+    /// format-specific facts (qcow2: compression type, external data file)
+    #[serde(rename = "format-specific", default)]
+    format_specific: Option<FormatSpecific>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct FormatSpecific {
+    #[serde(default)]
+    data: Option<Qcow2Specific>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Qcow2Specific {
+    #[serde(rename = "data-file", default)]
+    data_file: Option<String>,
+}
+
+impl ImageInfo {
+    /// A qcow2 that stands alone: no backing file and no external data file.
+    pub(super) fn self_contained(&self) -> bool {
+        let data_file = self
+            .format_specific
+            .as_ref()
+            .and_then(|f| f.data.as_ref())
+            .and_then(|d| d.data_file.as_ref());
+        self.backing_filename.is_none() && data_file.is_none()
+    }
+}
+
+/// Compression inside a qcow2 written by [`convert`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Qcow2Compression {
+    /// uncompressed clusters
+    None,
+    /// `-c` with the default (zlib, readable by every qemu-img)
+    Zlib,
+    /// `-c -o compression_type=zstd` (QEMU 5.1 or later built with zstd)
+    Zstd,
+}
+
+impl Qcow2Compression {
+    /// The contract's `compression_type` (empty when uncompressed).
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Qcow2Compression::None => "",
+            Qcow2Compression::Zlib => "zlib",
+            Qcow2Compression::Zstd => "zstd",
+        }
+    }
+}
+
+/// Whether this machine's `qemu-img` writes zstd-compressed qcow2 (asked once per process: a
+/// tiny `qemu-img create -o compression_type=zstd` in a temp dir).
+pub(super) async fn zstd_supported(cancel: &CancellationToken) -> bool {
+    static PROBE: tokio::sync::OnceCell<bool> = tokio::sync::OnceCell::const_new();
+    *PROBE
+        .get_or_init(|| async {
+            let Ok(dir) = tempfile::tempdir() else {
+                return false;
+            };
+            let probe = dir.path().join("probe.qcow2");
+            let args: Vec<OsString> = vec![
+                "create".into(),
+                "-q".into(),
+                "-f".into(),
+                "qcow2".into(),
+                "-o".into(),
+                "compression_type=zstd".into(),
+                probe.into(),
+                "1M".into(),
+            ];
+            let ok = run_tool(QEMU_IMG, &args, cancel).await.is_ok();
+            tracing::debug!(zstd = ok, "qemu-img qcow2 zstd compression probe");
+            ok
+        })
+        .await
 }
 
 /// `qemu-img info --output=json [-f FORMAT] PATH`.
@@ -47,13 +127,15 @@ pub(super) async fn info(
     })
 }
 
-/// `qemu-img convert -f IN_FORMAT -O OUT_FORMAT [-c] IN OUT`.
+/// `qemu-img convert -f IN_FORMAT -O OUT_FORMAT [-c [-o compression_type=zstd]] IN OUT`.
+/// Compressed output is written in order (`-c` excludes out-of-order writes), so the bytes are
+/// the same on every run with the same qemu-img.
 pub(super) async fn convert(
     input: &Path,
     input_format: &str,
     output: &Path,
     output_format: &str,
-    compressed: bool,
+    compression: Qcow2Compression,
     cancel: &CancellationToken,
 ) -> Result<(), ArtifactError> {
     let mut args: Vec<OsString> = vec![
@@ -63,8 +145,14 @@ pub(super) async fn convert(
         "-O".into(),
         output_format.into(),
     ];
-    if compressed {
-        args.push("-c".into());
+    match compression {
+        Qcow2Compression::None => {}
+        Qcow2Compression::Zlib => args.push("-c".into()),
+        Qcow2Compression::Zstd => {
+            args.push("-c".into());
+            args.push("-o".into());
+            args.push("compression_type=zstd".into());
+        }
     }
     args.push(input.into());
     args.push(output.into());

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::engine::env::{EngineEnv, ENV_BUILD_METHOD};
-use crate::engine::spec::{BuildMethod, BuildSpec, Console};
+use crate::engine::spec::{BuildMethod, BuildSpec, Console, NormalizeMode};
 use crate::engine::supervisor::{env_name_denied, EnvName};
 
 /// Default `disk_size_gb`.
@@ -59,6 +59,8 @@ pub struct BuildSettings {
     pub triggers: BTreeMap<String, String>,
     /// `environment`
     pub environment: BTreeMap<String, String>,
+    /// `normalize` (default `auto`)
+    pub normalize: NormalizeMode,
     /// `pass_environment`: names read from the provider's environment for every child. Not part
     /// of the build fingerprint: these are host plumbing (credentials, agent sockets, tool
     /// config), not image inputs; byte-affecting inputs belong in `environment`.
@@ -193,6 +195,7 @@ impl BuildSettings {
                 .or_else(|| env.vyos_vm_images_dir().map(PathBuf::from)),
             triggers: spec.triggers.clone(),
             environment: spec.environment.clone(),
+            normalize: spec.normalize.unwrap_or_default(),
             pass_environment,
         })
     }

@@ -64,6 +64,9 @@ pub struct BuildRecord {
     /// what went into the fingerprint (name → digest, summary, per-file digests)
     #[serde(default)]
     pub inputs: FingerprintInputs,
+    /// what normalization did (absent in entries recorded before it was)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalization: Option<crate::engine::contract::Normalization>,
 }
 
 impl BuildRecord {

@@ -213,6 +213,9 @@ pub struct Manifest {
     pub notes: Option<String>,
     /// the published files; the first is the primary artifact
     pub files: Vec<ManifestFile>,
+    /// what normalization did to the builder's image (absent in older manifests)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalization: Option<super::Normalization>,
     /// what the smoke gate ran and found before publishing
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<super::Verification>,
@@ -272,6 +275,7 @@ impl Manifest {
             remote_generation: primary.remote_generation.clone(),
             manifest_url: manifest_url.to_owned(),
             artifacts,
+            normalization: self.normalization.clone(),
             build_host: String::new(),
             verification: self.verification.clone(),
         }

@@ -6,16 +6,17 @@ use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
 use super::{build_id, build_slots, file_url, rfc3339, StageCell};
-use crate::engine::artifact::{self, ArtifactFile};
+use crate::engine::artifact::{self, ArtifactFile, NormalizeRequest};
 use crate::engine::build::{self, contract_env, BuildContext, BuildSettings, ContractInputs};
 use crate::engine::cache::{self, BuildCache, BuildRecord, Fingerprint, RecordFile};
+use crate::engine::contract::Compression;
 use crate::engine::contract::VyosMetadata;
 use crate::engine::env::EngineEnv;
 use crate::engine::error::EngineError;
 use crate::engine::iso::{self, IsoRequest, VyosVersion};
 use crate::engine::preflight::{self, PreflightReport, PreflightRequest, SystemProbes};
 use crate::engine::progress::{Progress, Stage};
-use crate::engine::publish::PublishTarget;
+use crate::engine::publish::{EarlyUploads, LocalFile, PublishTarget, UploadQueue};
 use crate::engine::spec::{BuildMethod, ImageSpec};
 use crate::engine::verify::boot::BootSettings;
 use crate::engine::verify::{self, VerifyRequest};
@@ -33,7 +34,7 @@ pub(super) async fn build_fresh(
     cancel: &CancellationToken,
     progress: &dyn Progress,
     stage: &StageCell,
-) -> Result<(BuildRecord, PathBuf), EngineError> {
+) -> Result<Fresh, EngineError> {
     let fp = fingerprint.hex.as_str();
     let mut warnings = Vec::new();
     stage.set(Stage::Fetch);
@@ -216,17 +217,55 @@ pub(super) async fn build_fresh(
     verification::write(staging.path(), &verified.verification)?;
 
     stage.set(Stage::Normalize);
-    progress.message(Stage::Normalize, "normalizing and hashing");
-    let files = artifact::normalize(
-        &build_output,
-        spec.artifact_format,
-        &spec.additional_formats,
-        staging.path(),
-        &spec.artifact_key,
-        spec.publish.is_some(),
+    progress.message(
+        Stage::Normalize,
+        &format!("normalizing ({}) and hashing", settings.normalize.as_str()),
+    );
+    // Uploads start as soon as each file is hashed (the store fetches its token meanwhile), so
+    // the extra encodings are made while the primary uploads.
+    let queue = target.and_then(|t| {
+        UploadQueue::start(t, &spec.artifact_key, &artifact_version, cancel)
+            // The publish step after the cache commit meets (and reports) the same problem, so
+            // the build is kept.
+            .unwrap_or_else(|e| {
+                tracing::info!(error = %e, "no uploads while normalizing");
+                None
+            })
+    });
+    let normalized = artifact::normalize_each(
+        &NormalizeRequest {
+            input: &build_output,
+            input_format: verified.detected_format.as_deref(),
+            gate_passed: verified.verification.passed,
+            format: spec.artifact_format,
+            extras: &spec.additional_formats,
+            mode: settings.normalize,
+            out_dir: staging.path(),
+            artifact_key: &spec.artifact_key,
+            want_md5: spec.publish.is_some(),
+        },
         cancel,
+        &mut |file| {
+            if let Some(q) = &queue {
+                q.push(local_file(file));
+            }
+        },
     )
     .await?;
+    progress.message(
+        Stage::Normalize,
+        &format!(
+            "primary {} ({} from {})",
+            normalized.normalization.action,
+            spec.artifact_format.as_str(),
+            normalized.normalization.source_format
+        ),
+    );
+    let early = match queue {
+        Some(q) => Some(q.finish().await),
+        None => None,
+    };
+    let files = normalized.files;
     let _ = tokio::fs::remove_dir_all(&work).await;
     let record = BuildRecord {
         schema: cache::RECORD_SCHEMA,
@@ -245,9 +284,44 @@ pub(super) async fn build_fresh(
             .iter()
             .map(record_file)
             .collect::<Result<Vec<_>, _>>()?,
+        normalization: Some(normalized.normalization),
     };
+    if cancel.is_cancelled() {
+        return Err(EngineError::Cancelled { stage: "normalize" });
+    }
+    // The build is kept even when an upload failed: a retry publishes it without rebuilding.
     cache.commit(fp, staging, &record)?;
-    Ok((record, log_path))
+    let early = early.transpose()?;
+    Ok(Fresh {
+        record,
+        log: log_path,
+        early,
+    })
+}
+
+/// A fresh build: its cache record, its log, and the uploads already made while normalizing.
+pub(super) struct Fresh {
+    pub(super) record: BuildRecord,
+    pub(super) log: PathBuf,
+    pub(super) early: Option<EarlyUploads>,
+}
+
+/// A normalized file as the publish layer takes it.
+fn local_file(f: &ArtifactFile) -> LocalFile {
+    LocalFile {
+        path: f.path.clone(),
+        format: f.format.clone(),
+        compression: Compression::from_format(&f.format),
+        sha256: f.sha256.clone(),
+        crc32c: f.crc32c,
+        md5: f
+            .md5
+            .as_deref()
+            .and_then(|m| hex::decode(m).ok())
+            .and_then(|b| b.try_into().ok()),
+        size: f.size,
+        virtual_size: f.virtual_size,
+    }
 }
 
 /// What every operator child of this create gets on top of the supervisor's base allow-list: the

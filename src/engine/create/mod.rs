@@ -198,17 +198,17 @@ async fn create_inner(
     } else {
         cache.lookup(&fp)
     };
-    let (record, cache_hit, build_log) = match hit {
+    let (record, cache_hit, build_log, early) = match hit {
         Some(record) => {
             cache.touch(&fp);
             progress.message(
                 Stage::Build,
                 &format!("build cache hit {} (build {})", &fp[..12], record.build_id),
             );
-            (record, true, None)
+            (record, true, None, None)
         }
         None => {
-            let (record, log) = fresh::build_fresh(
+            let fresh = fresh::build_fresh(
                 spec,
                 env,
                 settings,
@@ -220,7 +220,7 @@ async fn create_inner(
                 stage,
             )
             .await?;
-            (record, false, Some(log))
+            (fresh.record, false, Some(fresh.log), fresh.early)
         }
     };
     warnings.extend(record.warnings.iter().cloned());
@@ -247,7 +247,7 @@ async fn create_inner(
     if let Some(target) = target {
         stage.set(Stage::Publish);
         contract = outcome::publish_step(
-            spec, settings, target, &record, &local, contract, cancel, progress,
+            spec, settings, target, &record, &local, contract, early, cancel, progress,
         )
         .await?;
     }

@@ -13,7 +13,9 @@ use crate::engine::contract::{ArtifactContract, ArtifactEntry, Compression, Sour
 use crate::engine::error::EngineError;
 use crate::engine::iso::provenance_url;
 use crate::engine::progress::{Progress, Stage};
-use crate::engine::publish::{self, LocalFile, ManifestMeta, PublishError, PublishTarget};
+use crate::engine::publish::{
+    self, EarlyUploads, LocalFile, ManifestMeta, PublishError, PublishTarget,
+};
 use crate::engine::spec::ImageSpec;
 
 /// The contract of a local (unpublished) artifact.
@@ -73,6 +75,7 @@ pub(super) fn local_contract(
         remote_generation: String::new(),
         manifest_url: String::new(),
         artifacts,
+        normalization: record.normalization.clone(),
         build_host: String::new(),
         verification: None,
     }
@@ -92,6 +95,7 @@ pub(super) async fn publish_step(
     record: &BuildRecord,
     local: &Delivered,
     local_contract: ArtifactContract,
+    early: Option<EarlyUploads>,
     cancel: &CancellationToken,
     progress: &dyn Progress,
 ) -> Result<ArtifactContract, EngineError> {
@@ -143,17 +147,22 @@ pub(super) async fn publish_step(
             sha256: record.source_iso_sha256.clone(),
         },
         notes: spec.notes.clone(),
+        normalization: record.normalization.clone(),
         verification: local_contract.verification.clone(),
     };
+    let ahead = early
+        .as_ref()
+        .map(|e| format!(" ({} uploaded while normalizing)", e.uploaded()))
+        .unwrap_or_default();
     progress.message(
         Stage::Publish,
         &format!(
-            "publishing {} file(s) to {}",
+            "publishing {} file(s) to {}{ahead}",
             files.len(),
             target.backend.as_str()
         ),
     );
-    let set = publish::publish(&target, &files, &meta, cancel).await?;
+    let set = publish::publish_after(&target, &files, &meta, early, cancel).await?;
     progress.message(
         Stage::Publish,
         &format!(

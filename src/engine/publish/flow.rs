@@ -4,17 +4,19 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::command::{run_publish_command, PublishCommand};
 use super::layout::ObjectLayout;
+use super::overlap::EarlyUploads;
 use super::remote::verify_url;
 use super::store::{PutOutcome, RemoteObject, Store, UploadSource};
 use super::{PublishError, PublishTarget};
 use crate::engine::contract::{
-    ArtifactContract, Compression, Manifest, ManifestFile, SourceIso, VyosMetadata,
+    ArtifactContract, Compression, Manifest, ManifestFile, Normalization, SourceIso, VyosMetadata,
     MANIFEST_SCHEMA_VERSION,
 };
 
@@ -58,6 +60,8 @@ pub struct ManifestMeta {
     pub source_iso: SourceIso,
     /// `notes`
     pub notes: Option<String>,
+    /// what normalization did (recorded in the manifest)
+    pub normalization: Option<Normalization>,
     /// what the smoke gate ran and found (into the manifest)
     pub verification: Option<crate::engine::contract::Verification>,
 }
@@ -135,7 +139,7 @@ fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
-fn content_type(format: &str) -> &'static str {
+pub(super) fn content_type(format: &str) -> &'static str {
     match Compression::from_format(format) {
         Compression::Xz => "application/x-xz",
         Compression::Zstd => "application/zstd",
@@ -149,6 +153,19 @@ pub async fn publish(
     target: &PublishTarget,
     files: &[LocalFile],
     meta: &ManifestMeta,
+    cancel: &CancellationToken,
+) -> Result<PublishedSet, PublishError> {
+    publish_after(target, files, meta, None, cancel).await
+}
+
+/// [`publish`] after an [`UploadQueue`](super::UploadQueue) already uploaded some of the files:
+/// those (same object name and sha256) are not sent again, only confirmed with a `head`; the
+/// queue's store (and its token) is reused.
+pub async fn publish_after(
+    target: &PublishTarget,
+    files: &[LocalFile],
+    meta: &ManifestMeta,
+    early: Option<EarlyUploads>,
     cancel: &CancellationToken,
 ) -> Result<PublishedSet, PublishError> {
     let primary = files
@@ -172,7 +189,10 @@ pub async fn publish(
     if let Some(command) = &target.command {
         return publish_by_command(target, command, files, meta, cancel).await;
     }
-    let store = target.store()?;
+    let (store, done): (Arc<dyn Store>, _) = match early {
+        Some(e) => (e.store, e.done),
+        None => (Arc::from(target.store()?), Default::default()),
+    };
     let mut published = Vec::with_capacity(files.len());
     let (mut uploaded, mut skipped) = (0, 0);
     for f in files {
@@ -185,7 +205,12 @@ pub async fn publish(
             md5: f.md5,
             content_type: content_type(&f.format),
         };
-        let outcome = store.put_file_if_absent(&name, &src, cancel).await?;
+        let outcome = match done.get(&f.format) {
+            Some((object, sha256, outcome)) if *object == name && *sha256 == f.sha256 => {
+                outcome.clone()
+            }
+            _ => store.put_file_if_absent(&name, &src, cancel).await?,
+        };
         let was_uploaded = matches!(outcome, PutOutcome::Created(_));
         if was_uploaded {
             uploaded += 1;
@@ -274,6 +299,7 @@ fn build_manifest(
                 .with_hints(&meta.artifact_key)
             })
             .collect(),
+        normalization: meta.normalization.clone(),
     }
 }
 

@@ -2,7 +2,8 @@
 //! reqwest), [`s3`] and [`azure`] (through object_store), [`file`] (a directory) — plus the
 //! `publish.command` override ([`command`]), content-addressed naming ([`layout`]), target
 //! resolution ([`PublishTarget::resolve`]) and the publish flow ([`publish`],
-//! [`fetch_manifest`], [`verify_published`], [`delete_published`]).
+//! [`fetch_manifest`], [`verify_published`], [`delete_published`]), with uploads that overlap the
+//! build's last steps ([`UploadQueue`], then [`publish_after`]).
 //!
 //! Knows nothing about builds: it takes finished local files with their digests. Nothing is
 //! reported published unless a `head` confirms size and checksum. The manifest is written last,
@@ -16,6 +17,7 @@ mod flow;
 pub mod gcs;
 pub mod layout;
 mod objstore;
+mod overlap;
 mod remote;
 pub mod s3;
 mod store;
@@ -24,7 +26,8 @@ mod target;
 pub use crate::engine::net::redact_url;
 pub use crate::engine::net::RetryConfig;
 pub use error::PublishError;
-pub use flow::{publish, LocalFile, ManifestMeta, PublishedFile, PublishedSet};
+pub use flow::{publish, publish_after, LocalFile, ManifestMeta, PublishedFile, PublishedSet};
+pub use overlap::{EarlyUploads, UploadQueue};
 pub use remote::{delete_published, fetch_manifest, store_for_uri, verify_published, Verification};
 pub use store::{PutOutcome, RemoteObject, Store, UploadSource};
 pub use target::{PublishTarget, StoreSettings};

@@ -158,6 +158,11 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Which backend this is.
     fn backend(&self) -> Backend;
 
+    /// Gets ready for requests ahead of time (a GCS store fetches its access token), so that
+    /// work done meanwhile (hashing) hides the round trip. The default does nothing. A failure
+    /// is not reported here: the first request that needs the credential reports it.
+    async fn prepare(&self) {}
+
     /// Uploads `src` as `name` unless it exists. Existing and identical: `AlreadyPresent`.
     /// Existing and different: `AlreadyExistsDifferent` (never overwritten). The created object
     /// is checked against `src` before `Created` is returned.

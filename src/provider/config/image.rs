@@ -160,6 +160,7 @@ fn read_build(b: &mut Reader<'_>) -> BuildSpec {
         vyos_vm_images_dir: b.string("vyos_vm_images_dir").map(PathBuf::from),
         triggers: b.string_map("triggers").unwrap_or_default(),
         environment: b.string_map("environment").unwrap_or_default(),
+        normalize: b.spelling("normalize", "\"auto\", \"always\" or \"compress\""),
         pass_environment: b.strings("pass_environment").unwrap_or_default(),
     }
 }

@@ -232,6 +232,7 @@ async fn from_state(
         },
         manifest_url: String::new(),
         artifacts,
+        normalization: None,
         build_host: String::new(),
         verification: None,
     };

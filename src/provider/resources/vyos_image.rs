@@ -308,6 +308,7 @@ mod tests {
             remote_generation: "17".into(),
             manifest_url: "gs://b/vyos/manifest.json".into(),
             artifacts,
+            normalization: None,
             build_host: String::new(),
             verification: None,
         }

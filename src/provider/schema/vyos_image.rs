@@ -199,6 +199,16 @@ fn build_block() -> Block {
                  HYOPS_VYOS_VM_IMAGES_DIR.",
             ),
             Attribute::optional(
+                "normalize",
+                s.clone(),
+                "What happens to the builder's image before hashing: \"auto\" (default) takes \
+                 it as it is when it already is artifact_format (a qcow2 without backing file \
+                 that passed the smoke gate, or a raw image) and converts only when the formats \
+                 differ; \"always\" re-encodes (compressed qcow2 with zlib, or raw) for \
+                 reproducible bytes from any builder; \"compress\" re-encodes as compressed \
+                 qcow2 with zstd where qemu-img supports it, else zlib (qcow2 only).",
+            ),
+            Attribute::optional(
                 "environment",
                 Type::map(s.clone()),
                 "Extra environment variables for the builder process.",

@@ -244,6 +244,12 @@ impl Store for GcsStore {
         Backend::Gcs
     }
 
+    async fn prepare(&self) {
+        if let Err(e) = self.tokens.token().await {
+            tracing::debug!(store = %self.label, error = %e, "early token fetch failed; the upload retries it");
+        }
+    }
+
     async fn put_file_if_absent(
         &self,
         name: &str,
