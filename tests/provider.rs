@@ -272,6 +272,7 @@ async fn schema_has_every_design_attribute_with_a_description() {
             "runtime_root",
             "gcs_credentials",
             "gcs_credentials_file",
+            "gcs_impersonate_service_account",
             "gcs_endpoint",
             "s3_endpoint",
             "s3_region",

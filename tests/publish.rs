@@ -5,6 +5,10 @@
 //! Emulator tests run when their tool is installed; set `HYOPS_TEST_GCS=1`, `HYOPS_TEST_S3=1`,
 //! `HYOPS_TEST_AZURE=1` to make a missing tool a failure instead of a skip (CI does).
 
+#[path = "publish/adc.rs"]
+mod adc;
+#[path = "publish/adc_wif.rs"]
+mod adc_wif;
 #[path = "publish/azure_integrity.rs"]
 mod azure_integrity;
 #[path = "publish/file_backend.rs"]

@@ -6,6 +6,8 @@
 //! the GCS emulator stack (`test-fixtures/gcs/`) once for all GCS tests. GCS tests skip when the
 //! stack's Python modules are missing, unless `HYOPS_TEST_GCS=1`.
 
+#[path = "terraform/credentials.rs"]
+mod credentials;
 #[path = "terraform/data_source.rs"]
 mod data_source;
 #[path = "terraform/examples.rs"]

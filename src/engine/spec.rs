@@ -424,6 +424,10 @@ pub struct ProviderSettings {
     /// `gcs_endpoint` (env `HYOPS_GCS_ENDPOINT`)
     #[serde(default)]
     pub gcs_endpoint: Option<String>,
+    /// `gcs_impersonate_service_account`: e-mail of a service account impersonated (IAM
+    /// Credentials `generateAccessToken`) on top of whichever credential was found
+    #[serde(default)]
+    pub gcs_impersonate_service_account: Option<String>,
     /// `s3_endpoint`
     #[serde(default)]
     pub s3_endpoint: Option<String>,
@@ -454,6 +458,10 @@ impl std::fmt::Debug for ProviderSettings {
             .field("gcs_credentials", &self.gcs_credentials)
             .field("gcs_credentials_file", &self.gcs_credentials_file)
             .field("gcs_endpoint", &self.gcs_endpoint)
+            .field(
+                "gcs_impersonate_service_account",
+                &self.gcs_impersonate_service_account,
+            )
             .field("s3_endpoint", &self.s3_endpoint)
             .field("s3_region", &self.s3_region)
             .field("azure_storage_account", &self.azure_storage_account)

@@ -10,6 +10,24 @@ Everything binds to 127.0.0.1 on ephemeral ports. Prints one JSON line
 Routes on the front port:
   POST /token            jwt-bearer exchange; the JWT's signature is checked with the public
                          key, plus iss/aud/scope/iat/exp; issues a random bearer token.
+                         grant_type=refresh_token (authorized_user): checks client id and
+                         secret (form or HTTP Basic) and the refresh token against the "user"
+                         fake.
+  POST /sts/v1/token     RFC 8693 token exchange (Workload Identity Federation): checks the
+                         subject token, its type and the audience against the "sts" fake.
+  POST /v1/projects/-/serviceAccounts/EMAIL:generateAccessToken
+                         IAM Credentials: the bearer must be an issued token with scope
+                         cloud-platform, EMAIL the "iam" fake's target, the body's scope list
+                         must hold devstorage.read_write.
+  GET  /computeMetadata/v1/instance/service-accounts/default/token
+                         metadata server (reached through GCE_METADATA_HOST): refuses a request
+                         without "Metadata-Flavor: Google" (403); answers with that header.
+  GET  /oidc/token       an OIDC token URL like GitHub Actions': needs "Authorization: Bearer
+                         <request_token>" of the "oidc" fake, answers {"value": <token>}.
+  Fakes are configured with POST /__control {"fakes": {"user": {...}, "sts": {...}, "iam":
+  {...}, "oidc": {...}}}. Every issued token records its kind (key, user, sts, impersonated,
+  metadata); storage requests count authorized_<kind>.
+  GET  /__tokens         every token issued so far (tests check none leaked).
   GET  /__stats          counters as JSON (token_ok, upload_initiations, chunk_puts, media_reads
                          — object data downloads —, requests_<METHOD>, unauthorized, ...).
   POST /__control        JSON: {"token_ttl": N} makes new tokens live N seconds;
@@ -54,7 +72,8 @@ GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 STATE = {
     "lock": threading.Lock(),
-    "tokens": {},
+    "tokens": {},  # token -> (expiry, kind, scope)
+    "fakes": {},
     "token_ttl": 3600,
     "fail_503": 0,
     "token_500": 0,
@@ -101,14 +120,40 @@ def verify_jwt(assertion):
         return "wrong iss"
     if claims.get("aud") != CONFIG["token_url"]:
         return "wrong aud"
-    if SCOPE not in str(claims.get("scope", "")).split():
-        return "scope lacks devstorage.read_write"
+    scopes = str(claims.get("scope", "")).split()
+    if SCOPE not in scopes and "https://www.googleapis.com/auth/cloud-platform" not in scopes:
+        return "scope lacks devstorage.read_write (or cloud-platform)"
     iat, exp = claims.get("iat"), claims.get("exp")
     if not isinstance(iat, int) or not isinstance(exp, int):
         return "iat/exp missing"
     if iat > now + 60 or exp <= now or exp - iat > 3600:
         return "iat/exp out of range"
     return None
+
+
+def issue(kind, scope):
+    token = secrets.token_urlsafe(32)
+    with STATE["lock"]:
+        ttl = STATE["token_ttl"]
+        STATE["tokens"][token] = (time.time() + ttl, kind, scope)
+    bump(kind + "_token_ok")
+    return token, ttl
+
+
+def token_info(auth):
+    """(kind, scope) of a valid bearer token in an Authorization header, else None."""
+    if not auth.startswith("Bearer "):
+        return None
+    with STATE["lock"]:
+        info = STATE["tokens"].get(auth[7:])
+    if info is None or info[0] <= time.time():
+        return None
+    return info[1], info[2]
+
+
+def fake(name):
+    with STATE["lock"]:
+        return dict(STATE["fakes"].get(name) or {})
 
 
 class Front(BaseHTTPRequestHandler):
@@ -189,6 +234,18 @@ class Front(BaseHTTPRequestHandler):
         path = urllib.parse.urlsplit(self.path).path
         if path == "/token" and self.command == "POST":
             return self._token()
+        if path == "/sts/v1/token" and self.command == "POST":
+            return self._sts()
+        if path.startswith("/v1/projects/-/serviceAccounts/") and self.command == "POST":
+            return self._iam(path)
+        if path == "/computeMetadata/v1/instance/service-accounts/default/token":
+            return self._metadata()
+        if path == "/oidc/token" and self.command == "GET":
+            return self._oidc()
+        if path == "/__tokens":
+            self._body()
+            with STATE["lock"]:
+                return self._json(200, sorted(STATE["tokens"]))
         if path == "/__stats":
             self._body()
             with STATE["lock"]:
@@ -204,6 +261,8 @@ class Front(BaseHTTPRequestHandler):
                     STATE["fail_503"] = int(ctl["fail_503"])
                 if "token_ttl" in ctl:
                     STATE["token_ttl"] = int(ctl["token_ttl"])
+                if "fakes" in ctl:
+                    STATE["fakes"].update(ctl["fakes"])
             if "upload_fault" in ctl and RESUMABLE["endpoint"] is not None:
                 RESUMABLE["endpoint"].arm(ctl["upload_fault"])
             return self._json(200, {"ok": True})
@@ -214,10 +273,7 @@ class Front(BaseHTTPRequestHandler):
         )
         if CONFIG.get("sink") and path != "/token":
             if path != "/sink":
-                auth = self.headers.get("Authorization", "")
-                with STATE["lock"]:
-                    ok = auth.startswith("Bearer ") and STATE["tokens"].get(auth[7:], 0) > time.time()
-                if not ok:
+                if token_info(self.headers.get("Authorization", "")) is None:
                     self._discard()
                     return self._json(401, {"error": {"code": 401, "message": "missing or unknown bearer token"}})
             return self._sink(path, urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query))
@@ -229,22 +285,21 @@ class Front(BaseHTTPRequestHandler):
             bump("media_reads")
         bump("requests_" + self.command)
         if not public:
-            auth = self.headers.get("Authorization", "")
-            token = auth[7:] if auth.startswith("Bearer ") else None
-            with STATE["lock"]:
-                ok = STATE["tokens"].get(token, 0) > time.time()
-            if not ok:
+            info = token_info(self.headers.get("Authorization", ""))
+            if info is None:
                 bump("unauthorized")
                 return self._json(401, {"error": {"code": 401, "message": "missing or unknown bearer token"}})
+            bump("authorized_" + info[0])
         return self._forward(path, body)
 
     def _resumable(self, path, query):
         """Upload requests: the body is read by the endpoint (streamed), never here."""
         bump("requests_" + self.command)
-        auth = self.headers.get("Authorization", "")
-        token = auth[7:] if auth.startswith("Bearer ") else None
+        info = token_info(self.headers.get("Authorization", ""))
+        ok = info is not None
+        if ok:
+            bump("authorized_" + info[0])
         with STATE["lock"]:
-            ok = STATE["tokens"].get(token, 0) > time.time()
             fail = STATE["fail_503"] > 0
             if fail and ok:
                 STATE["fail_503"] -= 1
@@ -268,19 +323,111 @@ class Front(BaseHTTPRequestHandler):
             bump("token_500")
             return self._json(500, {"error": "backend_error", "error_description": "injected"})
         form = urllib.parse.parse_qs(self._body().decode())
-        if form.get("grant_type", [""])[0] != GRANT:
+        grant = form.get("grant_type", [""])[0]
+        if grant == "refresh_token":
+            return self._refresh(form)
+        if grant != GRANT:
             bump("token_denied")
             return self._json(400, {"error": "unsupported_grant_type", "error_description": "grant_type"})
         reason = verify_jwt(form.get("assertion", [""])[0])
         if reason:
             bump("token_denied")
             return self._json(400, {"error": "invalid_grant", "error_description": reason})
-        token = secrets.token_urlsafe(32)
-        with STATE["lock"]:
-            ttl = STATE["token_ttl"]
-            STATE["tokens"][token] = time.time() + ttl
+        scope = form.get("scope", [""])[0]
+        claims = json.loads(b64url_decode(form["assertion"][0].split(".")[1]))
+        token, ttl = issue("key", claims.get("scope", scope))
         bump("token_ok")
         return self._json(200, {"access_token": token, "expires_in": ttl, "token_type": "Bearer"})
+
+    def _refresh(self, form):
+        """authorized_user: refresh token + OAuth client id and secret."""
+        want = fake("user")
+        cid, secret = form.get("client_id", [""])[0], form.get("client_secret", [""])[0]
+        basic = self.headers.get("Authorization", "")
+        if basic.startswith("Basic "):
+            cid, _, secret = base64.b64decode(basic[6:]).decode().partition(":")
+        if not want or cid != want.get("client_id") or secret != want.get("client_secret"):
+            bump("user_denied")
+            return self._json(401, {"error": "invalid_client", "error_description": "client id or secret"})
+        if form.get("refresh_token", [""])[0] != want.get("refresh_token"):
+            bump("user_denied")
+            return self._json(400, {"error": "invalid_grant", "error_description": "refresh token"})
+        token, ttl = issue("user", SCOPE + " https://www.googleapis.com/auth/cloud-platform")
+        return self._json(200, {"access_token": token, "expires_in": ttl, "token_type": "Bearer",
+                                "scope": "https://www.googleapis.com/auth/cloud-platform"})
+
+    def _sts(self):
+        """STS token exchange: subject token, its type and the audience must match the fake."""
+        form = urllib.parse.parse_qs(self._body().decode())
+        want = fake("sts")
+        got = {k: form.get(k, [""])[0] for k in ("grant_type", "audience", "subject_token",
+                                                  "subject_token_type", "requested_token_type", "scope")}
+        problems = []
+        if got["grant_type"] != "urn:ietf:params:oauth:grant-type:token-exchange":
+            problems.append("grant_type")
+        if got["requested_token_type"] != "urn:ietf:params:oauth:token-type:access_token":
+            problems.append("requested_token_type")
+        if not want or got["audience"] != want.get("audience"):
+            problems.append("audience")
+        if got["subject_token"] != want.get("subject_token"):
+            problems.append("subject_token")
+        if got["subject_token_type"] != want.get("subject_token_type"):
+            problems.append("subject_token_type")
+        if not got["scope"]:
+            problems.append("scope")
+        if problems:
+            bump("sts_denied")
+            return self._json(400, {"error": "invalid_request", "error_description": "bad " + ", ".join(problems)})
+        token, ttl = issue("sts", got["scope"])
+        return self._json(200, {"access_token": token, "expires_in": ttl, "token_type": "Bearer",
+                                "issued_token_type": "urn:ietf:params:oauth:token-type:access_token"})
+
+    def _iam(self, path):
+        """IAM Credentials generateAccessToken: checks the source token and the target."""
+        body = json.loads(self._body() or b"{}")
+        want = fake("iam")
+        target = urllib.parse.unquote(path.split("/serviceAccounts/", 1)[1])
+        if not target.endswith(":generateAccessToken"):
+            return self._json(404, {"error": {"code": 404, "message": "unknown IAM method"}})
+        target = target[: -len(":generateAccessToken")]
+        info = token_info(self.headers.get("Authorization", ""))
+        if info is None:
+            bump("iam_denied")
+            return self._json(401, {"error": {"code": 401, "message": "source token missing or unknown"}})
+        kinds = want.get("source_kinds")
+        if "https://www.googleapis.com/auth/cloud-platform" not in info[1].split() or (kinds and info[0] not in kinds):
+            bump("iam_denied")
+            return self._json(403, {"error": {"code": 403, "message": "source token lacks cloud-platform scope or is of kind " + info[0]}})
+        if not want or target != want.get("target"):
+            bump("iam_denied")
+            return self._json(403, {"error": {"code": 403, "message": "permission denied on target " + target}})
+        if SCOPE not in body.get("scope", []):
+            bump("iam_denied")
+            return self._json(400, {"error": {"code": 400, "message": "scope lacks devstorage.read_write"}})
+        bump("iam_source_" + info[0])
+        token, ttl = issue("impersonated", " ".join(body["scope"]))
+        expire = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + ttl))
+        return self._json(200, {"accessToken": token, "expireTime": expire})
+
+    def _metadata(self):
+        self._body()
+        if self.headers.get("Metadata-Flavor") != "Google":
+            bump("metadata_denied")
+            return self._send(403, b"Missing Metadata-Flavor:Google header.", [("Metadata-Flavor", "Google")], ctype="text/plain")
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        scope = query.get("scopes", ["https://www.googleapis.com/auth/cloud-platform"])[0].replace(",", " ")
+        token, ttl = issue("metadata", scope)
+        return self._send(200, json.dumps({"access_token": token, "expires_in": ttl, "token_type": "Bearer"}).encode(),
+                          [("Metadata-Flavor", "Google")])
+
+    def _oidc(self):
+        self._body()
+        want = fake("oidc")
+        if not want or self.headers.get("Authorization") != "Bearer " + want.get("request_token", ""):
+            bump("oidc_denied")
+            return self._json(401, {"message": "bad request token"})
+        bump("oidc_ok")
+        return self._json(200, {"count": 1, "value": want["token"]})
 
     def _forward(self, path, body):
         method = "GET" if self.command == "HEAD" else self.command  # the emulator has no HEAD

@@ -176,6 +176,20 @@ impl GcsStack {
             .to_owned()
     }
 
+    /// Configures the stack's credential fakes (`POST /__control {"fakes": …}`).
+    pub fn fakes(&self, fakes: serde_json::Value) {
+        let body = serde_json::json!({ "fakes": fakes }).to_string();
+        let (status, _) = http_body(self.port, "POST", "/__control", body.as_bytes());
+        assert_eq!(status, 200);
+    }
+
+    /// Every token the stack has issued.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        let (status, body) = http(self.port, "GET", "/__tokens");
+        assert_eq!(status, 200);
+        serde_json::from_slice(&body).expect("tokens JSON")
+    }
+
     /// The proxy's counters.
     pub fn stats(&self) -> serde_json::Value {
         let (status, body) = http(self.port, "GET", "/__stats");
@@ -245,13 +259,19 @@ fn encode(s: &str) -> String {
 
 /// A minimal HTTP/1.1 request on loopback (Connection: close), bounded by a 30 s timeout.
 fn http(port: u16, method: &str, path: &str) -> (u16, Vec<u8>) {
+    http_body(port, method, path, b"")
+}
+
+fn http_body(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30))).ok();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
     )
     .expect("write request");
+    s.write_all(body).expect("write body");
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read response");
     let split = raw

@@ -288,6 +288,15 @@ impl GcsStack {
         self.stats().await[name].as_u64().unwrap_or(0)
     }
 
+    /// An object's bytes, read through the front with the stack's own token-free public path.
+    pub(crate) async fn read_object(&self, name: &str) -> Vec<u8> {
+        let r = reqwest::get(format!("{}/{BUCKET}/{name}", self.base()))
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{name}: {}", r.status());
+        r.bytes().await.unwrap().to_vec()
+    }
+
     /// An object's bytes straight from the emulator (no token, no counters); `None` when absent.
     pub(crate) async fn stored(&self, name: &str) -> Option<Vec<u8>> {
         let enc: String = name

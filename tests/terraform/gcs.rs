@@ -22,7 +22,7 @@ pub(crate) fn stack() -> Option<(&'static GcsStack, MutexGuard<'static, ()>)> {
     Some((s, guard))
 }
 
-fn config(key: &str, prefix: &str) -> String {
+pub(crate) fn config(key: &str, prefix: &str) -> String {
     format!(
         r#"
 provider "hyops" {{}}

@@ -29,6 +29,13 @@ const PROVIDER_ENV: &[&str] = &[
     "TF_LOG_PATH",
     "TF_LOG_PROVIDER",
     "TF_PLUGIN_CACHE_DIR",
+    // Application Default Credentials of the machine running the tests
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GCE_METADATA_HOST",
+    "CLOUDSDK_CONFIG",
+    "NO_GCE_CHECK",
+    "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES",
+    "HYOPS_GCS_IAM_ENDPOINT",
 ];
 
 pub(crate) struct Mirror {
@@ -80,6 +87,58 @@ pub(crate) fn mirror() -> &'static Mirror {
             _dir: dir,
             cli_config,
         }
+    })
+}
+
+/// The client under test: name (`terraform` or `tofu`) and version, from `version -json`.
+pub(crate) struct Client {
+    pub(crate) name: &'static str,
+    pub(crate) version: (u32, u32, u32),
+}
+
+impl Client {
+    /// Terraform ≥ 1.11 announces write-only attribute support and has ephemeral variables.
+    pub(crate) fn supports_write_only(&self) -> bool {
+        self.name == "terraform" && self.version >= (1, 11, 0)
+    }
+
+    pub(crate) fn label(&self) -> String {
+        let (a, b, c) = self.version;
+        format!("{} {a}.{b}.{c}", self.name)
+    }
+}
+
+/// The Terraform (or OpenTofu) binary the suite runs under (`HYOPS_TEST_TERRAFORM`, one lane).
+pub(crate) fn client() -> &'static Client {
+    static CLIENT: OnceLock<Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        let bin = terraform_bin();
+        let out = Command::new(&bin)
+            .args(["version", "-json"])
+            .env("CHECKPOINT_DISABLE", "1")
+            .output()
+            .expect("run terraform version -json");
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("terraform version -json");
+        let text = v["terraform_version"].as_str().expect("terraform_version");
+        let mut parts = text
+            .split(|c: char| !c.is_ascii_digit())
+            .map(|p| p.parse::<u32>().unwrap_or(0));
+        let version = (
+            parts.next().unwrap_or(0),
+            parts.next().unwrap_or(0),
+            parts.next().unwrap_or(0),
+        );
+        let name = if bin
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("tofu"))
+        {
+            "tofu"
+        } else {
+            "terraform"
+        };
+        eprintln!("Terraform lane: {name} {text} ({})", bin.display());
+        Client { name, version }
     })
 }
 
@@ -165,6 +224,10 @@ impl Workdir {
         for k in PROVIDER_ENV {
             c.env_remove(k);
         }
+        // No ambient Google credentials: no gcloud ADC file, no metadata server (loopback only;
+        // a test that wants them sets them).
+        c.env("CLOUDSDK_CONFIG", self.dir.path().join("no-gcloud"))
+            .env("NO_GCE_CHECK", "true");
         for (k, v) in &self.env {
             c.env(k, v);
         }

@@ -100,6 +100,7 @@ pub async fn create(
                 .create(&logs)
                 .map_err(|e| EngineError::io(format!("creating {}", logs.display()), e))?;
             target.command_log_dir = Some(logs);
+            target.check_credential().await?;
             Some(target)
         }
         None => None,

@@ -1,12 +1,15 @@
-//! Credentials: where the GCS service-account JSON comes from, parsed once into
-//! [`GcsServiceAccount`], and how a secret is handed to a child process ([`ScopedSecretFile`]).
+//! Credentials: where a GCS credential comes from and how a secret is handed to a child process
+//! ([`ScopedSecretFile`]).
 //!
-//! Owns the precedence (provider `gcs_credentials`, `gcs_credentials_file`, env
-//! [`ENV_SA_JSON`], env [`ENV_SA_JSON_FILE`]). Knows nothing about uploads. Values never reach
-//! Debug, Display, logs or errors: errors name the source and what was wrong with it (e.g. "not JSON
-//! at line 3 column 1"), never content.
+//! Owns the precedence (resource `gcs_credentials_wo`, provider `gcs_credentials`,
+//! `gcs_credentials_file`, env [`ENV_SA_JSON`], env [`ENV_SA_JSON_FILE`], then Application Default
+//! Credentials) and, in [`google`], every token source (key, authorized user, workload identity
+//! federation, impersonation, metadata server) behind one trait. Knows nothing about uploads.
+//! Values never reach Debug, Display, logs or errors: errors name the source and what was wrong
+//! with it (e.g. "not JSON at line 3 column 1"), never content.
 
 mod gcs;
+pub mod google;
 mod scoped_file;
 mod secret;
 
@@ -14,6 +17,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use gcs::{GcsServiceAccount, DEFAULT_TOKEN_URI};
+pub use google::{AdcInputs, GcsCredential, ENV_IAM_ENDPOINT};
 pub use scoped_file::ScopedSecretFile;
 pub use secret::SecretString;
 
@@ -35,6 +39,10 @@ pub enum CredentialSource {
     Env,
     /// env `HYOPS_VYOS_GCS_SA_JSON_FILE`
     EnvFile(PathBuf),
+    /// env `GOOGLE_APPLICATION_CREDENTIALS`
+    Adc(PathBuf),
+    /// gcloud's application-default credentials file
+    GcloudAdc(PathBuf),
 }
 
 impl fmt::Display for CredentialSource {
@@ -45,6 +53,10 @@ impl fmt::Display for CredentialSource {
             CredentialSource::File(p) => write!(f, "provider gcs_credentials_file {}", p.display()),
             CredentialSource::Env => write!(f, "env {ENV_SA_JSON}"),
             CredentialSource::EnvFile(p) => write!(f, "env {ENV_SA_JSON_FILE} ({})", p.display()),
+            CredentialSource::Adc(p) => {
+                write!(f, "env GOOGLE_APPLICATION_CREDENTIALS ({})", p.display())
+            }
+            CredentialSource::GcloudAdc(p) => write!(f, "gcloud ADC file {}", p.display()),
         }
     }
 }
@@ -111,9 +123,42 @@ pub enum CredentialError {
         /// why
         reason: String,
     },
+    /// Every source was tried and none holds a credential (in precedence order, with why).
+    #[error("no GCS credential found; tried, in order:\n{}", numbered(tried))]
+    NoneFound {
+        /// each source and why it was passed over
+        tried: Vec<String>,
+    },
+    /// A credential file is well-formed JSON but unusable (missing field, unsupported kind).
+    #[error("{source_name}: {detail}")]
+    Invalid {
+        /// where it came from
+        source_name: String,
+        /// what is wrong (never a value)
+        detail: String,
+    },
+    /// A token endpoint (OAuth, STS, IAM Credentials, metadata server) refused or failed.
+    #[error("{source_name}: {detail}")]
+    Token {
+        /// the token source
+        source_name: String,
+        /// endpoint, status and the error's code/description (never a secret)
+        detail: String,
+        /// worth retrying (connection error, 5xx, 429)
+        transient: bool,
+    },
     /// The scoped secret file could not be written.
     #[error("cannot write the scoped credential file: {0}")]
     ScopedFile(std::io::Error),
+}
+
+fn numbered(tried: &[String]) -> String {
+    tried
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("  {}. {t}", i + 1))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The credential inputs, before resolution: provider settings plus the environment.
@@ -129,6 +174,12 @@ pub struct CredentialInputs {
     pub env_json: Option<SecretString>,
     /// env `HYOPS_VYOS_GCS_SA_JSON_FILE`
     pub env_file: Option<PathBuf>,
+    /// Application Default Credentials (what this machine offers)
+    pub adc: AdcInputs,
+    /// provider `gcs_impersonate_service_account`
+    pub impersonate: Option<String>,
+    /// IAM Credentials base URL (env `HYOPS_GCS_IAM_ENDPOINT`)
+    pub iam_endpoint: Option<String>,
 }
 
 impl CredentialInputs {
@@ -150,19 +201,39 @@ impl CredentialInputs {
             file: file.map(|p| p.to_path_buf()),
             env_json,
             env_file,
+            adc: AdcInputs::from_env(),
+            impersonate: None,
+            iam_endpoint: std::env::var(ENV_IAM_ENDPOINT)
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
         }
     }
 
-    /// True when any source is set (the credential may still turn out unusable).
+    /// Walks the whole precedence, ADC included, and returns the credential to publish with
+    /// (impersonated when `impersonate` is set). Reads no environment itself.
+    pub fn resolve_gcs(&self) -> Result<GcsCredential, CredentialError> {
+        google::adc::resolve(self)
+    }
+
+    /// True when some source is there (the credential may still turn out unusable): a
+    /// configured one, an ADC file, or a metadata server that answers (probed once, ≤ 0.3 s).
+    /// Without one, GCS objects are checked through their public URLs.
     pub fn is_set(&self) -> bool {
         self.write_only.is_some()
             || self.inline.is_some()
             || self.file.is_some()
             || self.env_json.is_some()
             || self.env_file.is_some()
+            || self.adc.application_credentials.is_some()
+            || self
+                .adc
+                .gcloud_adc_file
+                .as_ref()
+                .is_some_and(|p| p.exists())
+            || self.adc.metadata_reachable()
     }
 
-    /// Picks the first set source in precedence order and parses it.
+    /// Picks the first explicitly set source (not ADC) and parses it as a service-account key.
     pub fn resolve(&self) -> Result<GcsServiceAccount, CredentialError> {
         if let Some(s) = &self.write_only {
             return GcsServiceAccount::parse(s.clone(), CredentialSource::WriteOnly);

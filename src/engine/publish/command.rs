@@ -4,12 +4,14 @@
 //! It runs through the engine's [`supervisor`](crate::engine::supervisor) (`/bin/bash -lc` in its
 //! workdir, its own process group, output to a log file whose tail goes into errors, TERM then
 //! KILL on cancellation) with the DESIGN §2 environment given by the caller. The GCS credential
-//! reaches it only as `HYOPS_VYOS_GCS_SA_JSON_FILE`, a path to a 0600 file in a fresh 0700
-//! directory that is removed when the command ends, fails or is cancelled (or this future is
-//! dropped); `HYOPS_VYOS_GCS_SA_JSON` never reaches it. Like every child it gets the supervisor's
-//! allow-listed environment plus the variables the caller passes (the contract,
-//! `build.environment` and the `build.pass_environment` names the operator opted into): object-store
-//! keys (`AWS_*`, `AZURE_STORAGE_*`) reach it only when listed in `build.pass_environment`.
+//! reaches it only as a path to a 0600 file in a fresh 0700 directory that is removed when the
+//! command ends, fails or is cancelled (or this future is dropped): `HYOPS_VYOS_GCS_SA_JSON_FILE`
+//! for a service-account key, `HYOPS_VYOS_GCS_ACCESS_TOKEN_FILE` (a short-lived access token) for
+//! every other source; `HYOPS_VYOS_GCS_SA_JSON` never reaches it. Like every child it gets the
+//! supervisor's allow-listed environment plus the variables the caller passes (the contract,
+//! `build.environment` and the `build.pass_environment` names the operator opted into):
+//! object-store keys (`AWS_*`, `AZURE_STORAGE_*`) reach it only when listed in
+//! `build.pass_environment`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -18,7 +20,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::PublishError;
-use crate::engine::credentials::GcsServiceAccount;
+use crate::engine::credentials::google::ENV_COMMAND_SA_JSON_FILE;
+use crate::engine::credentials::GcsCredential;
 use crate::engine::supervisor::{self, CommandSpec, SupervisorError};
 
 /// How long a cancelled command gets between SIGTERM and SIGKILL.
@@ -35,7 +38,7 @@ pub struct PublishCommand<'a> {
     /// supervisor's allow-listed base
     pub env: &'a BTreeMap<String, String>,
     /// the credential to hand over by path, if any
-    pub credential: Option<&'a GcsServiceAccount>,
+    pub credential: Option<&'a GcsCredential>,
     /// where its stdout/stderr are logged
     pub log_path: &'a Path,
 }
@@ -47,7 +50,7 @@ pub async fn run_publish_command(
 ) -> Result<String, PublishError> {
     // Dropped (overwritten and removed) on every return path below, and if this future is dropped.
     let secret = match cmd.credential {
-        Some(c) => Some(c.to_scoped_file()?),
+        Some(c) => Some(c.command_credential().await?),
         None => None,
     };
     let mut spec = CommandSpec::bash_script(cmd.command, "publish command", cmd.log_path)
@@ -55,7 +58,13 @@ pub async fn run_publish_command(
         .capture_stdout()
         .grace(GRACE);
     if let Some(s) = &secret {
-        spec = spec.credential_file(s.path());
+        for (k, v) in &s.env {
+            spec = if k == ENV_COMMAND_SA_JSON_FILE {
+                spec.credential_file(s.file.path())
+            } else {
+                spec.env(k, v)
+            };
+        }
     }
     if let Some(dir) = cmd.workdir {
         spec = spec.cwd(dir);

@@ -50,7 +50,7 @@ pub fn store_for_uri(
                 .ok_or_else(|| bad("expected SCHEME://BUCKET/OBJECT"))?;
             validate_object_name(name)?;
             let store = if scheme == "gs" {
-                settings.gcs_store(bucket, settings.credentials.resolve()?, None)?
+                settings.gcs_store(bucket, settings.credentials.resolve_gcs()?, None)?
             } else {
                 settings.s3_store(bucket, None)?
             };

@@ -11,7 +11,7 @@ use super::gcs::GcsBuilder;
 use super::layout::validate_prefix;
 use super::s3::S3Builder;
 use super::{PublishError, RetryConfig, Store};
-use crate::engine::credentials::{CredentialInputs, GcsServiceAccount, SecretString};
+use crate::engine::credentials::{CredentialError, CredentialInputs, GcsCredential, SecretString};
 use crate::engine::hyops_state;
 use crate::engine::spec::{Backend, ProviderSettings, PublishSpec};
 
@@ -56,10 +56,13 @@ impl StoreSettings {
                 .filter(|v| !v.trim().is_empty())
         });
         StoreSettings {
-            credentials: CredentialInputs::from_settings_and_env(
-                p.gcs_credentials.as_ref(),
-                p.gcs_credentials_file.as_deref(),
-            ),
+            credentials: CredentialInputs {
+                impersonate: p.gcs_impersonate_service_account.clone(),
+                ..CredentialInputs::from_settings_and_env(
+                    p.gcs_credentials.as_ref(),
+                    p.gcs_credentials_file.as_deref(),
+                )
+            },
             gcs_endpoint,
             s3_endpoint: p.s3_endpoint.clone(),
             s3_region: p.s3_region.clone(),
@@ -71,12 +74,12 @@ impl StoreSettings {
     pub(crate) fn gcs_store(
         &self,
         bucket: &str,
-        account: GcsServiceAccount,
+        credential: GcsCredential,
         public_base_url: Option<&str>,
     ) -> Result<Box<dyn Store>, PublishError> {
         let mut b = GcsBuilder::new()
             .with_bucket(bucket)
-            .with_service_account(account)
+            .with_credential(credential)
             .with_retry(self.retry);
         if let Some(e) = &self.gcs_endpoint {
             b = b.with_endpoint(e);
@@ -171,7 +174,7 @@ pub struct PublishTarget {
     /// records none (the operator CLI unless its spec names one)
     pub reference_id: Option<String>,
     /// the resolved GCS credential (GCS targets; optional for commands)
-    pub(crate) gcs_account: Option<GcsServiceAccount>,
+    pub(crate) gcs_account: Option<GcsCredential>,
     pub(crate) settings: StoreSettings,
 }
 
@@ -239,10 +242,13 @@ impl PublishTarget {
             })?;
         }
         // GCS needs a credential; a command gets one (by path) only when one is configured.
+        // A GCS command is also offered Application Default Credentials when they resolve.
         let needs = backend == Backend::Gcs && command.is_none();
         let offered = command.is_some() && settings.credentials.is_set();
         let gcs_account = if needs || offered {
-            Some(settings.credentials.resolve()?)
+            Some(settings.credentials.resolve_gcs()?)
+        } else if command.is_some() && backend == Backend::Gcs {
+            settings.credentials.resolve_gcs().ok()
         } else {
             None
         };
@@ -305,6 +311,30 @@ impl PublishTarget {
                 }
                 Ok(Box::new(b.build()?))
             }
+        }
+    }
+
+    /// Fetches one token now (GCS targets and commands given a credential), so that a missing or
+    /// refused credential — the metadata server is only tried here — fails before any build.
+    /// A publish command that was only offered ambient credentials (nothing configured) runs
+    /// without one when none is found.
+    pub async fn check_credential(&mut self) -> Result<(), PublishError> {
+        let Some(c) = &self.gcs_account else {
+            return Ok(());
+        };
+        if self.command.is_some() && c.service_account().is_some() {
+            // The command gets the key file itself; no token is needed.
+            return Ok(());
+        }
+        match c.token().await {
+            Ok(_) => Ok(()),
+            Err(CredentialError::NoneFound { .. })
+                if self.command.is_some() && !self.settings.credentials.is_set() =>
+            {
+                self.gcs_account = None;
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
         }
     }
 

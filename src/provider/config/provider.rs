@@ -32,6 +32,7 @@ pub fn provider_settings(config: &Value) -> Result<ConfiguredSettings, Diagnosti
         gcs_credentials: r.string("gcs_credentials").map(SecretString::new),
         gcs_credentials_file: r.string("gcs_credentials_file").map(PathBuf::from),
         gcs_endpoint: r.string("gcs_endpoint"),
+        gcs_impersonate_service_account: r.string("gcs_impersonate_service_account"),
         s3_endpoint: r.string("s3_endpoint"),
         s3_region: r.string("s3_region"),
         azure_storage_account: r.string("azure_storage_account"),

@@ -30,16 +30,26 @@ pub(super) fn schema() -> Schema {
                 Attribute::optional(
                     "gcs_credentials",
                     s.clone(),
-                    "Google Cloud service-account JSON (the key file's contents) used to publish to \
-                     GCS. Environment fallback: HYOPS_VYOS_GCS_SA_JSON. Conflicts with \
-                     gcs_credentials_file.",
+                    "Google Cloud credential JSON used to publish to GCS: a service-account key, \
+                     authorized_user, external_account (Workload Identity Federation) or \
+                     impersonated_service_account. Environment fallback: HYOPS_VYOS_GCS_SA_JSON, \
+                     then Application Default Credentials. Conflicts with gcs_credentials_file.",
                 )
                 .sensitive(),
                 Attribute::optional(
                     "gcs_credentials_file",
                     s.clone(),
-                    "Path to a Google Cloud service-account JSON key file. Environment fallback: \
-                     HYOPS_VYOS_GCS_SA_JSON_FILE. Conflicts with gcs_credentials.",
+                    "Path to a Google Cloud credential JSON file (any kind gcs_credentials takes). \
+                     Environment fallback: HYOPS_VYOS_GCS_SA_JSON_FILE, then Application Default \
+                     Credentials. Conflicts with gcs_credentials.",
+                ),
+                Attribute::optional(
+                    "gcs_impersonate_service_account",
+                    s.clone(),
+                    "E-mail of a Google service account to impersonate for GCS: short-lived tokens \
+                     are minted through the IAM Credentials API (generateAccessToken) on top of \
+                     whichever credential was found (the caller needs \
+                     roles/iam.serviceAccountTokenCreator on it).",
                 ),
                 Attribute::optional(
                     "gcs_endpoint",

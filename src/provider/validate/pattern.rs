@@ -40,6 +40,20 @@ pub(crate) static SHA256_HEX: Pattern = Pattern {
            FILE.iso`), without a \"sha256:\" prefix",
 };
 
+static SERVICE_ACCOUNT_RE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(SERVICE_ACCOUNT_SRC).unwrap_or_else(|e| panic!("service account regex: {e}"))
+});
+const SERVICE_ACCOUNT_SRC: &str = r"^([^@\s/:]+@[^@\s/:]+|[0-9]{10,})$";
+
+/// `gcs_impersonate_service_account`: an e-mail or a numeric unique ID (what IAM Credentials
+/// accepts in `projects/-/serviceAccounts/…`).
+pub(crate) static SERVICE_ACCOUNT: Pattern = Pattern {
+    regex: &SERVICE_ACCOUNT_RE,
+    source: SERVICE_ACCOUNT_SRC,
+    hint: "write the service account's e-mail, e.g. \"publisher@my-project.iam.gserviceaccount.com\", \
+           or its numeric unique ID",
+};
+
 impl AttrRule for Pattern {
     fn description(&self) -> String {
         format!("must match {}", self.source)

@@ -2,6 +2,7 @@
 
 use super::conflicts_with::ConflictsWith;
 use super::int_range::AT_LEAST_ONE;
+use super::pattern::SERVICE_ACCOUNT;
 use super::url_scheme::HTTP_URL;
 use super::{describe, run, AttrCheck, ObjectCheck, RuleDoc};
 use crate::cty::Value;
@@ -19,6 +20,10 @@ static ATTRS: &[AttrCheck] = &[
     AttrCheck {
         at: &["max_parallel_builds"],
         rule: &AT_LEAST_ONE,
+    },
+    AttrCheck {
+        at: &["gcs_impersonate_service_account"],
+        rule: &SERVICE_ACCOUNT,
     },
 ];
 
@@ -53,6 +58,17 @@ mod tests {
         let cases: Vec<(Value, Option<&str>)> = vec![
             (obj(&[("gcs_endpoint", s("http://127.0.0.1:9023"))]), None),
             (obj(&[("gcs_endpoint", s("gs://x"))]), Some("gcs_endpoint")),
+            (
+                obj(&[(
+                    "gcs_impersonate_service_account",
+                    s("publisher@p.iam.gserviceaccount.com"),
+                )]),
+                None,
+            ),
+            (
+                obj(&[("gcs_impersonate_service_account", s("publisher"))]),
+                Some("gcs_impersonate_service_account"),
+            ),
             (
                 obj(&[("s3_endpoint", s("localhost:9000"))]),
                 Some("s3_endpoint"),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::token::TokenCache;
 use super::GcsStore;
-use crate::engine::credentials::GcsServiceAccount;
+use crate::engine::credentials::{GcsCredential, GcsServiceAccount};
 use crate::engine::publish::{PublishError, RetryConfig};
 
 /// Env override of the JSON-API base URL (emulators, private endpoints).
@@ -25,7 +25,7 @@ pub struct GcsBuilder {
     bucket: Option<String>,
     endpoint: Option<String>,
     public_base_url: Option<String>,
-    account: Option<GcsServiceAccount>,
+    credential: Option<GcsCredential>,
     chunk_size: Option<u64>,
     stall_timeout: Duration,
     retry: RetryConfig,
@@ -37,7 +37,7 @@ impl Default for GcsBuilder {
             bucket: None,
             endpoint: None,
             public_base_url: None,
-            account: None,
+            credential: None,
             chunk_size: None,
             stall_timeout: DEFAULT_STALL_TIMEOUT,
             retry: RetryConfig::default(),
@@ -81,8 +81,13 @@ impl GcsBuilder {
     }
 
     /// The service account that signs token requests.
-    pub fn with_service_account(mut self, account: GcsServiceAccount) -> Self {
-        self.account = Some(account);
+    pub fn with_service_account(self, account: GcsServiceAccount) -> Self {
+        self.with_credential(GcsCredential::from_service_account(account))
+    }
+
+    /// The credential tokens come from (any source kind).
+    pub fn with_credential(mut self, credential: GcsCredential) -> Self {
+        self.credential = Some(credential);
         self
     }
 
@@ -117,10 +122,12 @@ impl GcsBuilder {
             .trim_end_matches('/')
             .to_owned();
         require_secure("gcs_endpoint", &endpoint)?;
-        let account = self.account.ok_or(PublishError::Credentials(
+        let credential = self.credential.ok_or(PublishError::Credentials(
             crate::engine::credentials::CredentialError::Missing,
         ))?;
-        require_secure("token_uri", account.token_uri())?;
+        if let Some(account) = credential.service_account() {
+            require_secure("token_uri", account.token_uri())?;
+        }
         if let Some(c) = self
             .chunk_size
             .filter(|c| *c == 0 || c % CHUNK_GRANULARITY != 0)
@@ -147,7 +154,7 @@ impl GcsBuilder {
             .map_err(|e| PublishError::Config(format!("gcs: HTTP client: {e}")))?;
         Ok(GcsStore {
             label: format!("gs://{bucket}"),
-            tokens: Arc::new(TokenCache::new(account, http.clone())),
+            tokens: Arc::new(TokenCache::new(credential)),
             bucket,
             endpoint,
             public_base_url,

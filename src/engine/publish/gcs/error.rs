@@ -6,8 +6,6 @@ use crate::engine::publish::PublishError;
 #[derive(Debug, thiserror::Error)]
 pub(super) enum GcsError {
     #[error("{0}")]
-    Http(String),
-    #[error("{0}")]
     TokenRefused(String),
     #[error("{0}")]
     TokenTransient(String),
@@ -18,7 +16,7 @@ pub(super) enum GcsError {
 impl GcsError {
     pub(super) fn into_publish(self, store: &str, attempts: u32) -> PublishError {
         match self {
-            GcsError::Http(detail) | GcsError::TokenTransient(detail) => PublishError::Transient {
+            GcsError::TokenTransient(detail) => PublishError::Transient {
                 store: store.to_owned(),
                 attempts,
                 detail,
@@ -32,7 +30,7 @@ impl GcsError {
     }
 
     pub(super) fn is_transient(&self) -> bool {
-        matches!(self, GcsError::Http(_) | GcsError::TokenTransient(_))
+        matches!(self, GcsError::TokenTransient(_))
     }
 }
 
