@@ -82,15 +82,15 @@ pub(super) fn check_skipped(
 
 /// The store said "no credential" (none configured anywhere).
 pub(super) fn is_missing_credential(e: &PublishError) -> bool {
-    matches!(e, PublishError::Credentials(CredentialError::Missing))
+    matches!(
+        e,
+        PublishError::Credentials(CredentialError::Missing | CredentialError::NoneFound { .. })
+    )
 }
 
 /// No GCS credential reaches this provider (only a write-only one ever could).
 pub(super) fn provider_credential_missing(settings: &StoreSettings) -> bool {
-    matches!(
-        settings.credentials.resolve(),
-        Err(CredentialError::Missing)
-    )
+    !settings.credentials.is_set()
 }
 
 /// Warnings for a planned destroy (the `plan_destroy` capability makes Terraform ask): a GCS

@@ -309,7 +309,7 @@ impl ArtifactHome {
     pub fn store(&self, settings: &StoreSettings) -> Result<Box<dyn Store>, PublishError> {
         match &self.repo {
             Repository::Gcs { bucket } => {
-                settings.gcs_store(bucket, settings.credentials.resolve()?, None)
+                settings.gcs_store(bucket, settings.credentials.resolve_gcs()?, None)
             }
             Repository::S3 { bucket } => settings.s3_store(bucket, None),
             Repository::Azure { account, container } => {
