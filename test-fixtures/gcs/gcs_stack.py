@@ -468,9 +468,7 @@ class Front(BaseHTTPRequestHandler):
         412; the emulator ignores preconditions on delete, so the front checks)."""
         split = urllib.parse.urlsplit(self.path)
         want = urllib.parse.parse_qs(split.query).get("ifGenerationMatch")
-        auth = self.headers.get("Authorization", "")
-        with STATE["lock"]:
-            authorized = STATE["tokens"].get(auth[7:] if auth.startswith("Bearer ") else None, 0) > time.time()
+        authorized = token_info(self.headers.get("Authorization", "")) is not None
         if not want or not authorized or not split.path.startswith("/storage/"):
             return False
         bump("conditional_deletes")

@@ -51,17 +51,8 @@ impl fmt::Display for GcsServiceAccount {
 impl GcsServiceAccount {
     /// Reads and parses a key file.
     pub fn from_file(path: &Path, source: CredentialSource) -> Result<Self, CredentialError> {
-        let bytes = read_key_file(path).map_err(|error| CredentialError::Read {
-            source_name: source.clone(),
-            error,
-        })?;
-        let text = std::str::from_utf8(&bytes).map_err(|_| CredentialError::NotJson {
-            source_name: source.clone(),
-            line: 1,
-            column: 1,
-            category: "not UTF-8",
-        })?;
-        Self::parse(SecretString::new(text.to_owned()), source)
+        let text = read_credential_text(path, &source)?;
+        Self::parse(text, source)
     }
 
     /// Parses the JSON text of a service-account key.
@@ -220,9 +211,30 @@ fn load_pkcs8_rsa(pem: &str, source: &CredentialSource) -> Result<RsaKeyPair, Cr
 /// Largest key file read into memory (a service-account JSON is about 2.4 KiB).
 const KEY_FILE_LIMIT: u64 = 1024 * 1024;
 
-/// Reads a key file: a regular file (a symlink to one is fine: secret mounts use them; a FIFO or
-/// device is not), at most [`KEY_FILE_LIMIT`] bytes, into zeroizing memory.
-fn read_key_file(path: &Path) -> std::io::Result<Zeroizing<Vec<u8>>> {
+/// Reads a credential file (any Google kind) as text, errors naming `source`, never content.
+pub(in crate::engine::credentials) fn read_credential_text(
+    path: &Path,
+    source: &CredentialSource,
+) -> Result<SecretString, CredentialError> {
+    let bytes = read_key_file(path).map_err(|error| CredentialError::Read {
+        source_name: source.clone(),
+        error,
+    })?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| CredentialError::NotJson {
+        source_name: source.clone(),
+        line: 1,
+        column: 1,
+        category: "not UTF-8",
+    })?;
+    Ok(SecretString::new(text.to_owned()))
+}
+
+/// Reads a credential or subject-token file: a regular file (a symlink to one is fine: secret
+/// mounts use them; a FIFO or device is refused without blocking), at most [`KEY_FILE_LIMIT`]
+/// bytes, into zeroizing memory.
+pub(in crate::engine::credentials) fn read_key_file(
+    path: &Path,
+) -> std::io::Result<Zeroizing<Vec<u8>>> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let f = std::fs::OpenOptions::new()

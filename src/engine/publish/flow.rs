@@ -139,6 +139,20 @@ fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+impl LocalFile {
+    /// What a store needs to upload this file with its declared checksums.
+    pub(super) fn upload_source(&self) -> UploadSource<'_> {
+        UploadSource {
+            path: &self.path,
+            size: self.size,
+            sha256: &self.sha256,
+            crc32c: self.crc32c,
+            md5: self.md5,
+            content_type: content_type(&self.format),
+        }
+    }
+}
+
 pub(super) fn content_type(format: &str) -> &'static str {
     match Compression::from_format(format) {
         Compression::Xz => "application/x-xz",
@@ -219,14 +233,7 @@ async fn publish_files(
     let (mut uploaded, mut skipped) = (0, 0);
     for f in files {
         let name = layout.artifact(&f.format)?;
-        let src = UploadSource {
-            path: &f.path,
-            size: f.size,
-            sha256: &f.sha256,
-            crc32c: f.crc32c,
-            md5: f.md5,
-            content_type: content_type(&f.format),
-        };
+        let src = f.upload_source();
         let outcome = match done.get(&f.format) {
             Some((object, sha256, outcome)) if *object == name && *sha256 == f.sha256 => {
                 outcome.clone()

@@ -18,9 +18,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::flow::{content_type, LocalFile};
+use super::flow::LocalFile;
 use super::layout::ObjectLayout;
-use super::store::{PutOutcome, Store, UploadSource};
+use super::store::{PutOutcome, Store};
 use super::{PublishError, PublishTarget};
 
 /// Format → (object name, sha256, outcome) of the files an [`UploadQueue`] uploaded.
@@ -184,14 +184,7 @@ async fn upload_each(
             }
         };
         let name = layout.artifact(&f.format)?;
-        let src = UploadSource {
-            path: &f.path,
-            size: f.size,
-            sha256: &f.sha256,
-            crc32c: f.crc32c,
-            md5: f.md5,
-            content_type: content_type(&f.format),
-        };
+        let src = f.upload_source();
         let outcome = store.put_file_if_absent(&name, &src, cancel).await?;
         tracing::info!(object = %name, uploaded = matches!(outcome, PutOutcome::Created(_)), "early upload done");
         done.insert(f.format.clone(), (name, f.sha256.clone(), outcome));

@@ -12,8 +12,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use zeroize::Zeroizing;
-
 use super::external::{ExternalSource, SubjectFormat, SubjectSource, DEFAULT_STS_URL};
 use super::impersonate::{ImpersonateSource, DEFAULT_IAM_ENDPOINT};
 use super::metadata::{MetadataSource, DEFAULT_METADATA_HOST};
@@ -169,43 +167,8 @@ fn from_file(
     source: CredentialSource,
     adc: &AdcInputs,
 ) -> Result<Found, CredentialError> {
-    let bytes = read_bounded(path).map_err(|error| CredentialError::Read {
-        source_name: source.clone(),
-        error,
-    })?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| CredentialError::NotJson {
-        source_name: source.clone(),
-        line: 1,
-        column: 1,
-        category: "not UTF-8",
-    })?;
-    parse_any(SecretString::new(text.to_owned()), source, adc)
-}
-
-/// Largest credential file read into memory (they are a few KiB).
-const FILE_LIMIT: u64 = 1024 * 1024;
-
-/// Reads a credential file: a regular file (symlinks to one are fine: secret mounts use them; a
-/// FIFO or device is refused without blocking), at most [`FILE_LIMIT`] bytes, into zeroizing memory.
-pub(super) fn read_bounded(path: &Path) -> std::io::Result<Zeroizing<Vec<u8>>> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    let meta = f.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    let mut out = Zeroizing::new(Vec::with_capacity(meta.len().min(FILE_LIMIT) as usize + 1));
-    f.take(FILE_LIMIT + 1).read_to_end(&mut out)?;
-    if out.len() as u64 > FILE_LIMIT {
-        return Err(std::io::Error::other(format!(
-            "larger than {FILE_LIMIT} bytes; not a credential file"
-        )));
-    }
-    Ok(out)
+    let text = super::super::gcs::read_credential_text(path, &source)?;
+    parse_any(text, source, adc)
 }
 
 #[derive(serde::Deserialize)]

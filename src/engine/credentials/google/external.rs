@@ -89,7 +89,7 @@ impl ExternalSource {
         };
         let raw = match &self.subject {
             SubjectSource::File(p) => {
-                let bytes = super::adc::read_bounded(p).map_err(|e| {
+                let bytes = super::super::gcs::read_key_file(p).map_err(|e| {
                     fail(format!(
                         "cannot read subject token file {}: {e}",
                         p.display()
