@@ -2,7 +2,7 @@
 //! (azurite checks it), the commit declares the blob MD5 and never overwrites, and a block
 //! corrupted on the way is refused by the server with nothing claimed.
 
-use crate::object_stores::{azurite_create_container, AZURITE_ACCOUNT, AZURITE_KEY};
+use crate::object_stores::{azurite_create_container, start_azurite, AZURITE_ACCOUNT, AZURITE_KEY};
 use crate::s3_faults::FaultProxy;
 use crate::support::*;
 
@@ -13,30 +13,10 @@ where
     F: FnOnce(PublishTarget, FaultProxy) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    if !wanted(
-        "HYOPS_TEST_AZURE",
-        std::process::Command::new("azurite-blob").arg("--help"),
-    ) {
+    let Some(azurite) = start_azurite() else {
         return;
-    }
-    let port = free_port();
-    let loc = tempfile::tempdir().unwrap();
-    let _azurite = tokio::process::Command::new("azurite-blob")
-        .args([
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            &port.to_string(),
-            "--silent",
-        ])
-        .arg("--location")
-        .arg(loc.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .process_group(0)
-        .spawn()
-        .unwrap();
+    };
+    let port = azurite.port;
     tokio::time::timeout(TEST_TIMEOUT, async {
         wait_for_port(port).await;
         azurite_create_container(

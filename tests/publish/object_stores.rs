@@ -229,6 +229,46 @@ async fn s3_publish_head_delete_on_moto() {
     .expect("test timed out");
 }
 
+/// A running `azurite-blob` on a free loopback port, killed (with its data folder) on drop.
+pub(crate) struct Azurite {
+    pub(crate) port: u16,
+    _location: tempfile::TempDir,
+    _child: tokio::process::Child,
+}
+
+/// Starts azurite, or `None` when the Azure suite is not wanted here (`HYOPS_TEST_AZURE`).
+pub(crate) fn start_azurite() -> Option<Azurite> {
+    if !wanted(
+        "HYOPS_TEST_AZURE",
+        std::process::Command::new("azurite-blob").arg("--help"),
+    ) {
+        return None;
+    }
+    let port = free_port();
+    let location = tempfile::tempdir().unwrap();
+    let child = tokio::process::Command::new("azurite-blob")
+        .args([
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            &port.to_string(),
+            "--silent",
+        ])
+        .arg("--location")
+        .arg(location.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    Some(Azurite {
+        port,
+        _location: location,
+        _child: child,
+    })
+}
+
 pub(crate) const AZURITE_ACCOUNT: &str = "devstoreaccount1";
 pub(crate) const AZURITE_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
@@ -277,30 +317,10 @@ fn httpdate(t: std::time::SystemTime) -> String {
 
 #[tokio::test]
 async fn azure_publish_head_delete_on_azurite() {
-    if !wanted(
-        "HYOPS_TEST_AZURE",
-        std::process::Command::new("azurite-blob").arg("--help"),
-    ) {
+    let Some(azurite) = start_azurite() else {
         return;
-    }
-    let port = free_port();
-    let loc = tempfile::tempdir().unwrap();
-    let _azurite = tokio::process::Command::new("azurite-blob")
-        .args([
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            &port.to_string(),
-            "--silent",
-        ])
-        .arg("--location")
-        .arg(loc.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .process_group(0)
-        .spawn()
-        .unwrap();
+    };
+    let port = azurite.port;
     tokio::time::timeout(TEST_TIMEOUT, async {
         wait_for_port(port).await;
         let endpoint = format!("http://127.0.0.1:{port}/{AZURITE_ACCOUNT}");
