@@ -139,8 +139,10 @@ bash "$root/test-fixtures/boot/build-fixture.sh" "$tools/boot-fixture"
 # sudo: the vyos-vm-images sudo path (names-only --preserve-env, killing a root-owned tree);
 # optional, those tests skip without it
 apt_install sudo || log "sudo not installed: the sudo builder tests will skip"
-# Emulator/test-fixture Python packages (into the same venv).
-pip_install 'gcp-storage-emulator' 'moto[server]' 'cryptography' 'google-crc32c'
+# Emulator/test-fixture Python packages (into the same venv). gcp-storage-emulator is pinned: the
+# GCS stack hands finished uploads to its storage in-process (test-fixtures/gcs/gcs_stack.py,
+# direct_store), which uses the emulator's internals.
+pip_install 'gcp-storage-emulator==2026.7.19' 'moto[server]' 'cryptography' 'google-crc32c'
 for exe in gcp-storage-emulator moto_server; do
   [ -x "$tools/venv/bin/$exe" ] && ln -sf "$tools/venv/bin/$exe" "$tools/bin/$exe"
 done

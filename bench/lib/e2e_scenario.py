@@ -172,7 +172,7 @@ class EndToEnd:
                      "%.0f / %.0f MiB" % (peak_mib(o), peak_mib(r)),
                      "ours/pipeline wall time = %.2f×. %s. Ours = `image apply` (default "
                      "`build.normalize = \"auto\"`) with a gcs `publish` block (JWT token, "
-                     "resumable upload with declared crc32c+md5, object check, manifest); "
+                     "resumable upload with declared crc32c, object check, manifest); "
                      "reference = `bench/pipeline_publish.sh`. Upload data requests per run "
                      "(ours, at the stack): %s"
                      % (med(o) / med(r), builder_note, "/".join(str(n) for n in reqs) or "?"))

@@ -319,7 +319,7 @@ class Bench(TerraformScenarios, EndToEnd):
                  "%.0f / %.0f MiB" % (peak_mib(o), peak_mib(r)),
                  "ours = `image apply` with a gcs `publish` block (default `build.normalize = "
                  "\"auto\"`: the builder's qcow2 is kept; JWT token fetched while hashing, "
-                 "resumable upload with declared crc32c+md5, object check, manifest). Reference = "
+                 "resumable upload with declared crc32c, object check, manifest). Reference = "
                  "`bench/pipeline_publish.sh`: the pipeline of 1., an openssl-signed JWT "
                  "exchanged with curl, one `curl -T` PUT (no checksum), a manifest. "
                  "gcp-storage-emulator re-reads and re-writes the whole object on every chunk of "

@@ -15,10 +15,14 @@ stack owns the protocol here and only hands the finished object to the emulator:
         preconditions (412), then the object is stored in the emulator and its resource returned.
   DELETE SESSION                                        cancels the session (499).
 
-Received data is spooled to a temp file, so memory stays flat. Counters (bumped through the
-stack's `bump`): upload_initiations, data_requests (also chunk_puts), status_queries,
-data_bytes (body bytes read from data requests), injected_503, cuts, stalls, no_progress_308,
-finalize_412, checksum_rejects.
+Received data is spooled to a temp file, and its crc32c and md5 are computed on a side thread as
+it arrives (as GCS does), so finalizing costs no extra pass over the object; a byte range sent
+again after a fault drops the running digests and finalize recomputes them from the file. The
+finished object is handed to the emulator by the `store` callable gcs_stack.py passes in
+(in-process, no re-encoding); without one it goes through the emulator's multipart upload (base64
+in a MIME body). Counters (bumped through the stack's `bump`): upload_initiations, data_requests
+(also chunk_puts), status_queries, data_bytes (body bytes read from data requests), injected_503,
+cuts, stalls, no_progress_308, finalize_412, checksum_rejects.
 
 Faults are armed with `arm(dict)` from the stack's /__control {"upload_fault": {...}}; each fires
 once on the first data request that reaches byte `at` of the object:
@@ -38,6 +42,7 @@ import base64
 import hashlib
 import json
 import os
+import queue
 import re
 import secrets
 import socket
@@ -50,7 +55,7 @@ import google_crc32c
 
 UNIT = 256 * 1024
 MAX_META = 64 * 1024
-READ = 64 * 1024
+READ = 1024 * 1024
 
 
 class Session:
@@ -65,20 +70,95 @@ class Session:
         self.committed = 0
         self.final = None  # the object resource once finalized
         self.lock = threading.Lock()
+        self._reset_digests()
+
+    def _reset_digests(self):
+        old = getattr(self, "running", None)
+        if old is not None:
+            old.stop()
+        self.running = None  # started with the first byte
+        self.hashed = 0  # the running digests cover bytes [0, hashed) of the object
+
+    def feed(self, offset, data):
+        """Bytes `data` were written at `offset`: extend the running digests when they continue
+        them; bytes written again below `hashed` (a resume after a fault) invalidate them."""
+        if offset == self.hashed:
+            if self.running is None:
+                self.running = RunningDigests()
+            self.running.put(data)
+            self.hashed += len(data)
+        elif offset < self.hashed:
+            self._reset_digests()
+
+    def digests(self):
+        """(crc32c, md5) of the object's `total` bytes as GCS writes them (base64), from the
+        running digests, recomputed from the spool file when they do not cover it exactly."""
+        if self.hashed != self.total:
+            self._reset_digests()
+            with open(self.path, "rb") as f:
+                left = self.total
+                while left > 0:
+                    block = f.read(min(left, 4 * 1024 * 1024))
+                    if not block:
+                        break
+                    self.feed(self.hashed, block)
+                    left -= len(block)
+        if self.running is None:
+            self.running = RunningDigests()
+        crc, md5 = self.running.finish()
+        self.running = None
+        self.hashed = 0
+        return base64.b64encode(crc).decode(), base64.b64encode(md5).decode()
 
     def drop(self):
+        self._reset_digests()
         try:
             os.unlink(self.path)
         except OSError:
             pass
 
 
+class RunningDigests:
+    """crc32c and md5 of a byte stream, computed on a thread of their own (hashlib releases the
+    GIL on large buffers), so the thread receiving an upload only reads and writes, as a real
+    server's hashing does not hold up its receiver. A short queue bounds the memory."""
+
+    def __init__(self):
+        self.crc = google_crc32c.Checksum()
+        self.md5 = hashlib.md5()
+        self.queue = queue.Queue(maxsize=8)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while True:
+            data = self.queue.get()
+            if data is None:
+                return
+            self.crc.update(data)
+            self.md5.update(data)
+
+    def put(self, data):
+        self.queue.put(data)
+
+    def stop(self):
+        self.queue.put(None)
+
+    def finish(self):
+        """Both digests (raw bytes) once every queued byte is hashed."""
+        self.queue.put(None)
+        self.thread.join()
+        return self.crc.digest(), self.md5.digest()
+
+
 class Resumable:
     """State shared by the stack's handler threads."""
 
-    def __init__(self, bump, emulator, tokens):
+    def __init__(self, bump, emulator, tokens, store=None):
         self.bump = bump
         self.emulator = emulator  # (method, path, body, headers) -> (status, headers, data)
+        # (bucket, name, data, meta, (crc32c, md5)) -> (status, object resource); None: multipart
+        self.store = store
         self.tokens = tokens  # callable: revoke all tokens and arm a token-500 burst
         self.lock = threading.Lock()
         self.sessions = {}
@@ -216,7 +296,9 @@ class Resumable:
 
             def keep(got, pos, written):
                 if pos + len(got) > written:
-                    out.write(got[max(0, written - pos):])
+                    new = got[max(0, written - pos):]
+                    out.write(new)
+                    sess.feed(written, new)
                     written = pos + len(got)
                 return written
 
@@ -284,9 +366,7 @@ class Resumable:
     # -- finalize -------------------------------------------------------------------------------
 
     def _finalize(self, h, sess):
-        data = read_file(sess.path, sess.total)
-        crc = base64.b64encode(google_crc32c.Checksum(data).digest()).decode()
-        md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
+        crc, md5 = sess.digests()
         want_crc, want_md5 = sess.meta.get("crc32c"), sess.meta.get("md5Hash")
         if (want_crc and want_crc != crc) or (want_md5 and want_md5 != md5):
             self.bump("checksum_rejects")
@@ -295,6 +375,7 @@ class Resumable:
             theirs = want_crc if which == "CRC32C" else want_md5
             ours = crc if which == "CRC32C" else md5
             return reply(h, 400, {"error": {"code": 400, "message": "Provided %s \"%s\" doesn't match calculated %s \"%s\"." % (which, theirs, which, ours)}})
+        data = read_file(sess.path, sess.total)
         f = self._take_fault("412", 0)
         if f is not None:
             other = data if f.get("same") else data[:-1] + bytes([data[-1] ^ 0xFF])
@@ -305,7 +386,7 @@ class Resumable:
             self._forget(sess)
             return reply(h, 412, {"error": {"code": 412, "message": "At least one of the pre-conditions you specified did not hold."}})
         meta = {k: sess.meta[k] for k in ("contentType", "metadata", "crc32c", "md5Hash") if k in sess.meta}
-        status, obj = self._store(sess.bucket, sess.name, data, meta)
+        status, obj = self._store(sess.bucket, sess.name, data, meta, (crc, md5))
         if status != 200:
             self._forget(sess)
             return reply(h, 500, {"error": {"code": 500, "message": "emulator refused the object: %r" % obj}})
@@ -330,9 +411,15 @@ class Resumable:
         gen = json.loads(data).get("generation")
         return pre["ifGenerationMatch"] != str(gen)
 
-    def _store(self, bucket, name, data, meta):
-        """Stores `data` in the emulator with a multipart upload (the data part base64-encoded,
-        which the emulator's MIME parser decodes)."""
+    def _store(self, bucket, name, data, meta, digests=None):
+        """Stores `data` in the emulator: through the stack's in-process `store` when it has one
+        (`digests` = (crc32c, md5) when known), else with a multipart upload (the data part
+        base64-encoded, which the emulator's MIME parser decodes: slow for large objects)."""
+        if self.store is not None:
+            if digests is None:
+                digests = (base64.b64encode(google_crc32c.Checksum(data).digest()).decode(),
+                           base64.b64encode(hashlib.md5(data).digest()).decode())
+            return self.store(bucket, name, data, dict(meta), digests)
         boundary = secrets.token_hex(16)
         meta = dict(meta, name=name)
         body = b"".join([

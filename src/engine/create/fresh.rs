@@ -242,7 +242,10 @@ pub(super) async fn build_fresh(
             mode: settings.normalize,
             out_dir: staging.path(),
             artifact_key: &spec.artifact_key,
-            want_md5: spec.publish.is_some(),
+            // No backend needs a precomputed md5 (DESIGN §7): GCS checks the declared crc32c,
+            // Azure computes Content-MD5 block by block while uploading, S3 checks its own
+            // checksums. Leaving it out keeps the hashing pass at SHA-NI speed.
+            want_md5: false,
         },
         cancel,
         &mut |file| {

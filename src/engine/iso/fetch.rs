@@ -78,8 +78,10 @@ impl Default for FetchOptions {
     }
 }
 
-/// Channel depth between the network task and the writer thread (chunks of ~16 KiB each).
-const WRITE_QUEUE: usize = 64;
+/// Channel depth between the network task and the writer thread. A chunk is a slice of the HTTP
+/// client's read buffer (up to ~400 KiB) and keeps that whole buffer alive while queued, so the
+/// depth bounds peak memory; 16 keeps the writer fed (it batches whatever is queued).
+const WRITE_QUEUE: usize = 16;
 /// Most bytes the writer thread takes from the queue for one vectored write.
 const WRITE_BATCH: usize = 1 << 20;
 /// Bytes written between requests to start writeback (so the final `fsync` is short).
