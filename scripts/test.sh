@@ -28,7 +28,10 @@ echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "== cargo clippy" >&2
 cargo clippy --all-targets --locked -- -D warnings
-echo "== cargo test (Terraform lane: pinned $("$HYOPS_TEST_TERRAFORM" version | head -n 1))" >&2
+# (the version is captured whole, not piped into head: an early-closing reader can kill Terraform
+# with SIGPIPE, which pipefail turns into a failed run)
+tf_version="$(CHECKPOINT_DISABLE=1 "$HYOPS_TEST_TERRAFORM" version)"
+echo "== cargo test (Terraform lane: pinned ${tf_version%%$'\n'*})" >&2
 cargo test --locked --no-fail-fast -- --test-threads=2
 
 # Terraform lanes: the Terraform suite again under every other terraform/tofu on PATH or named in
