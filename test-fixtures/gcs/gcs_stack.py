@@ -497,8 +497,8 @@ def direct_store(emulator):
     base64 the object into a MIME body that its line-based parser takes over ten seconds per
     100 MiB to read back, a cost no real GCS has and that would swamp what the benchmarks compare. Every
     request the emulator serves and every hand-over hold one lock, as the emulator's storage is
-    not thread-safe. None when this emulator version lacks the internals used (then the multipart
-    route is used)."""
+    not thread-safe. Stops the stack when this emulator version lacks the internals used
+    (scripts/install-tools.sh pins the version that has them)."""
     try:
         from gcp_storage_emulator import server as emu_server
         from gcp_storage_emulator.handlers import objects as emu_objects
@@ -507,8 +507,10 @@ def direct_store(emulator):
         make_resource = emu_objects._make_object_resource
         handle = emu_server.Router.handle
         storage.buckets  # noqa: B018 (probed here, read at each hand-over)
-    except (ImportError, AttributeError):
-        return None
+    except (ImportError, AttributeError) as e:
+        raise SystemExit("gcs_stack: this gcp-storage-emulator lacks the internals the stack "
+                         "stores objects through (%s); install the version "
+                         "scripts/install-tools.sh pins" % e)
     lock = threading.Lock()
 
     def locked_handle(router, method):

@@ -19,8 +19,7 @@ Received data is spooled to a temp file, and its crc32c and md5 are computed on 
 it arrives (as GCS does), so finalizing costs no extra pass over the object; a byte range sent
 again after a fault drops the running digests and finalize recomputes them from the file. The
 finished object is handed to the emulator by the `store` callable gcs_stack.py passes in
-(in-process, no re-encoding); without one it goes through the emulator's multipart upload (base64
-in a MIME body). Counters (bumped through the stack's `bump`): upload_initiations, data_requests
+(in-process, no re-encoding). Counters (bumped through the stack's `bump`): upload_initiations, data_requests
 (also chunk_puts), status_queries, data_bytes (body bytes read from data requests), injected_503,
 cuts, stalls, no_progress_308, finalize_412, checksum_rejects.
 
@@ -108,7 +107,7 @@ class Session:
         crc, md5 = self.running.finish()
         self.running = None
         self.hashed = 0
-        return base64.b64encode(crc).decode(), base64.b64encode(md5).decode()
+        return encode_digests(crc, md5)
 
     def drop(self):
         self._reset_digests()
@@ -154,10 +153,10 @@ class RunningDigests:
 class Resumable:
     """State shared by the stack's handler threads."""
 
-    def __init__(self, bump, emulator, tokens, store=None):
+    def __init__(self, bump, emulator, tokens, store):
         self.bump = bump
         self.emulator = emulator  # (method, path, body, headers) -> (status, headers, data)
-        # (bucket, name, data, meta, (crc32c, md5)) -> (status, object resource); None: multipart
+        # (bucket, name, data, meta, (crc32c, md5)) -> (status, object resource)
         self.store = store
         self.tokens = tokens  # callable: revoke all tokens and arm a token-500 burst
         self.lock = threading.Lock()
@@ -412,30 +411,16 @@ class Resumable:
         return pre["ifGenerationMatch"] != str(gen)
 
     def _store(self, bucket, name, data, meta, digests=None):
-        """Stores `data` in the emulator: through the stack's in-process `store` when it has one
-        (`digests` = (crc32c, md5) when known), else with a multipart upload (the data part
-        base64-encoded, which the emulator's MIME parser decodes: slow for large objects)."""
-        if self.store is not None:
-            if digests is None:
-                digests = (base64.b64encode(google_crc32c.Checksum(data).digest()).decode(),
-                           base64.b64encode(hashlib.md5(data).digest()).decode())
-            return self.store(bucket, name, data, dict(meta), digests)
-        boundary = secrets.token_hex(16)
-        meta = dict(meta, name=name)
-        body = b"".join([
-            b"--", boundary.encode(), b"\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n",
-            json.dumps(meta).encode(), b"\r\n--", boundary.encode(),
-            b"\r\nContent-Type: ", meta.get("contentType", "application/octet-stream").encode(),
-            b"\r\nContent-Transfer-Encoding: base64\r\n\r\n",
-            base64.encodebytes(data), b"\r\n--", boundary.encode(), b"--\r\n",
-        ])
-        status, _, out = self.emulator(
-            "POST", "/upload/storage/v1/b/%s/o?uploadType=multipart" % urllib.parse.quote(bucket, safe=""),
-            body, {"Content-Type": "multipart/related; boundary=%s" % boundary})
-        try:
-            return status, json.loads(out)
-        except ValueError:
-            return status, out[:200]
+        """Hands `data` to the emulator through the stack's `store`; `digests` = (crc32c, md5)
+        when already known (computed here otherwise)."""
+        if digests is None:
+            digests = encode_digests(google_crc32c.Checksum(data).digest(), hashlib.md5(data).digest())
+        return self.store(bucket, name, data, dict(meta), digests)
+
+
+def encode_digests(crc, md5):
+    """Raw crc32c and md5 digests as GCS writes them (base64)."""
+    return base64.b64encode(crc).decode(), base64.b64encode(md5).decode()
 
 
 def read_file(path, n):

@@ -121,6 +121,17 @@ async fn primary_is_uploaded_while_the_extra_formats_are_encoded() {
     let m: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
     assert_eq!(m["files"].as_array().map(Vec::len), Some(3));
     assert_eq!(m["normalization"]["action"], "kept");
+    // Publishing needs no md5 (DESIGN §7), so the hashing pass computes none: the record of
+    // every file carries sha256 and crc32c only.
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.cache_entry.join("record.json")).unwrap())
+            .unwrap();
+    let files = record["files"].as_array().expect("record files");
+    assert_eq!(files.len(), 3);
+    for file in files {
+        assert!(file["sha256"].is_string(), "{file}");
+        assert!(file["md5"].is_null(), "md5 computed for {file}");
+    }
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
